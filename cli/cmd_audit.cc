@@ -1,0 +1,15 @@
+// PLACEHOLDER: replaced by the issue that builds `tfqat audit`.
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+
+namespace tfqat::cli {
+
+void AddAuditCommand(CLI::App& app, int* exit_code) {
+  auto* sub = app.add_subcommand("audit", "(not built yet)");
+  sub->allow_extras();
+  sub->callback([exit_code] {
+    *exit_code = ReportError("audit", absl::UnimplementedError("this subcommand is not built yet"));
+  });
+}
+
+}  // namespace tfqat::cli
