@@ -18,7 +18,8 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The whole QAT pipeline on the bundled MNIST example.
-demo: build
+demo: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target tfqat tfqat_mnist_prepare tfqat_example_lenet
 	@bash scripts/demo.sh $(BUILD)
 
 # Unit, integration and conformance tests (peers: the real TFLite interpreter).
