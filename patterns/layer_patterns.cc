@@ -39,7 +39,16 @@ Pat WeightsPattern() {
                     .Boundary()
                     .Capture(cap::kWeightsQuant)
                     .Inputs({Pat::Any(), Pat::Op(ops::kFakeQuant).Boundary(), Pat::Any()});
-  return Pat::OneOf({UnquantizedWeights(), fq, delayed})
+  // Depthwise per-channel weights are quantized as [h, w, 1, in*mult] between two Reshapes.
+  Pat reshaped = Pat::Op(OpSet{"Reshape"})
+                     .Boundary()
+                     .Capture(cap::kWeightsQuant)
+                     .Inputs({Pat::OneOf({Pat::Op(ops::kFakeQuant).Boundary(),
+                                          Pat::Op(ops::kSelectV2).Boundary().Inputs(
+                                              {Pat::Any(), Pat::Op(ops::kFakeQuant).Boundary(),
+                                               Pat::Any()})}),
+                              Pat::Any()});
+  return Pat::OneOf({UnquantizedWeights(), fq, delayed, reshaped})
       .Capture(cap::kWeights)
       .Role("weights (a constant, a variable read, a folded Mul of one, or a FakeQuant)");
 }
