@@ -199,6 +199,7 @@ absl::StatusOr<std::vector<Tensor>> Executor::RunWithTrace(const std::map<std::s
   const int n = view_->num_nodes();
   trace->values.assign(n, {});
   trace->executed.assign(n, 0);
+  trace->ref_reads.clear();
   std::vector<char> fed(n, 0);
   for (const auto& [name, value] : feeds) {
     auto [node, port] = ParseFetchName(name);
@@ -209,25 +210,30 @@ absl::StatusOr<std::vector<Tensor>> Executor::RunWithTrace(const std::map<std::s
     if (static_cast<int>(vals.size()) <= port) vals.resize(port + 1);
     vals[port] = value;
   }
-  // Nodes needed by the fetches and targets (feeds cut the graph).
+  // Nodes needed by the fetches (phase 1) and additionally by the targets (phase 2); feeds cut
+  // the graph.
   std::vector<char> needed(n, 0);
   std::vector<int> stack;
-  auto want = [&](const std::string& node_name, const char* what) -> absl::Status {
+  auto want = [&](const std::string& node_name, const char* what, char phase) -> absl::Status {
     auto idx = view_->index(node_name);
     if (!idx) return absl::InvalidArgumentError(absl::StrCat(what, " '", node_name, "': no such node"));
-    if (!needed[*idx]) { needed[*idx] = 1; stack.push_back(*idx); }
+    if (!needed[*idx]) { needed[*idx] = phase; stack.push_back(*idx); }
     return absl::OkStatus();
   };
-  for (const auto& f : fetches) TFQAT_RETURN_IF_ERROR(want(ParseFetchName(f).first, "fetch"));
-  for (const auto& t : targets) TFQAT_RETURN_IF_ERROR(want(t, "target"));
-  while (!stack.empty()) {
-    int i = stack.back();
-    stack.pop_back();
-    if (fed[i]) continue;
-    for (const Producer& p : view_->fanin(i)) {
-      if (!needed[p.node]) { needed[p.node] = 1; stack.push_back(p.node); }
+  auto close = [&](char phase) {
+    while (!stack.empty()) {
+      int i = stack.back();
+      stack.pop_back();
+      if (fed[i]) continue;
+      for (const Producer& p : view_->fanin(i)) {
+        if (!needed[p.node]) { needed[p.node] = phase; stack.push_back(p.node); }
+      }
     }
-  }
+  };
+  for (const auto& f : fetches) TFQAT_RETURN_IF_ERROR(want(ParseFetchName(f).first, "fetch", 1));
+  close(1);
+  for (const auto& t : targets) TFQAT_RETURN_IF_ERROR(want(t, "target", 2));
+  close(2);
   // Every needed op must have a kernel before anything runs.
   std::vector<std::string> bad;
   for (int i = 0; i < n; ++i) {
@@ -239,11 +245,13 @@ absl::StatusOr<std::vector<Tensor>> Executor::RunWithTrace(const std::map<std::s
     return absl::UnimplementedError(absl::StrCat("unsupported op", bad.size() > 1 ? "s" : "", ": ",
                                                  absl::StrJoin(bad, ", ")));
   }
-  for (int i : topo_) {
-    if (!needed[i]) continue;
-    if (fed[i]) { trace->executed[i] = 1; continue; }
-    TFQAT_RETURN_IF_ERROR(ExecuteNode(i, trace));
-    trace->executed[i] = 1;
+  for (char phase : {1, 2}) {
+    for (int i : topo_) {
+      if (needed[i] != phase) continue;
+      if (fed[i]) { trace->executed[i] = 1; continue; }
+      TFQAT_RETURN_IF_ERROR(ExecuteNode(i, trace));
+      trace->executed[i] = 1;
+    }
   }
   std::vector<Tensor> out;
   for (const auto& f : fetches) {
@@ -286,7 +294,13 @@ absl::Status Executor::ExecuteNode(int i, RunTrace* trace) {
         return absl::FailedPreconditionError(absl::StrCat(
             NodeLabel(node), ": reads uninitialized variable '", pnode.name(), "'"));
       }
-      ctx.inputs.push_back(&it->second);
+      if (kernels_[i] != nullptr && op != "Identity" && op != "RefIdentity") {
+        auto& snap = trace->ref_reads[static_cast<int64_t>(i) * 1024 + static_cast<int64_t>(ctx.inputs.size())];
+        snap = it->second;
+        ctx.inputs.push_back(&snap);
+      } else {
+        ctx.inputs.push_back(&it->second);
+      }
       continue;
     }
     const auto& vals = trace->values[p.node];

@@ -40,6 +40,9 @@ struct ExecutorOptions {
 struct RunTrace {
   std::vector<std::vector<Tensor>> values;  // [node][port]
   std::vector<char> executed;               // [node]
+  // Values of ref variables read directly (not through an Identity) by non-Assign ops,
+  // keyed node * 1024 + input slot (the gradient of such an op needs them).
+  absl::flat_hash_map<int64_t, Tensor> ref_reads;
 };
 
 class Executor {
@@ -51,6 +54,10 @@ class Executor {
 
   // feeds: "node" or "node:port" -> value; fetches: "node" or "node:port"; targets: node
   // names run for their effect (e.g. "tfqat/update_ops"). Returns the fetched values in order.
+  // The nodes the fetches need run first; then the rest of what the targets need (reusing the
+  // values already computed). So `Run(feeds, {"logits"}, {"tfqat/update_ops"})` computes the
+  // logits with the ranges as they were, then updates the ranges from the same activations —
+  // what TF1 does when update ops are control dependencies of the train op.
   absl::StatusOr<std::vector<Tensor>> Run(const std::map<std::string, Tensor>& feeds,
                                           const std::vector<std::string>& fetches,
                                           const std::vector<std::string>& targets = {});
@@ -77,6 +84,7 @@ class Executor {
   const Parallel& parallel() const { return *parallel_; }
   // Node index -> variable key it denotes (VariableV2, VarHandleOp), or "" .
   const std::string& VariableKeyOf(int node) const { return var_key_[node]; }
+  const std::vector<int>& topological_order() const { return topo_; }
 
  private:
   Executor() = default;
