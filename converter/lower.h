@@ -1,0 +1,35 @@
+// Lowering: the annotated frozen graph (docs/CONTRACTS.md) -> TFLite-shaped operators with float
+// data and FakeQuant ranges (ir.h). Fuses weighted op + bias + activation, folds Identity and
+// FakeQuant nodes into tensor ranges, transposes weights to TFLite's layouts, infers shapes.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "converter/ir.h"
+#include "proto/graph.pb.h"
+
+namespace tfqat::converter {
+
+// Problems (each names the node and the fix) and warnings gathered by every stage, so a
+// conversion reports every problem at once.
+struct Diagnostics {
+  std::vector<std::string> errors;
+  std::vector<std::string> warnings;
+};
+
+struct LowerOptions {
+  std::vector<std::string> input_arrays;   // empty: every Placeholder the outputs need
+  std::vector<std::string> output_arrays;  // empty: the graph's sinks
+  std::map<std::string, std::vector<int64_t>> input_shapes;  // overrides the Placeholder shape
+  // false: a float model; FakeQuant nodes become plain identities and no range is read.
+  bool quantized = true;
+};
+
+// Returns the lowered model, or nullopt with diag->errors filled (every problem found).
+std::optional<Model> Lower(const tensorflow::GraphDef& graph, const LowerOptions& options,
+                           Diagnostics* diag);
+
+}  // namespace tfqat::converter
