@@ -24,22 +24,30 @@ bool IsPointwise(const ConvGeometry& g) {
 }
 
 // Patches of images [n0, n1) into col (rows (n1-n0)*oh*ow, cols kh*kw*c), zero where padded.
+// With dilation 1 a window row is one contiguous run of kw*c floats when fully inside.
 void Im2Col(const ConvGeometry& g, const float* x, int64_t n0, int64_t n1, float* col) {
   const int64_t k = g.kh * g.kw * g.c;
+  const int64_t run = g.kw * g.c;
   for (int64_t b = n0; b < n1; ++b) {
     const float* xb = x + b * g.h * g.w * g.c;
     for (int64_t oy = 0; oy < g.oh; ++oy) {
       for (int64_t ox = 0; ox < g.ow; ++ox) {
         float* row = col + (((b - n0) * g.oh + oy) * g.ow + ox) * k;
+        const int64_t ix0 = ox * g.sw - g.pad_left;
+        const bool inside_x = g.dw == 1 && ix0 >= 0 && ix0 + g.kw <= g.w;
         for (int64_t ky = 0; ky < g.kh; ++ky) {
           const int64_t iy = oy * g.sh - g.pad_top + ky * g.dh;
-          float* dst = row + ky * g.kw * g.c;
+          float* dst = row + ky * run;
           if (iy < 0 || iy >= g.h) {
-            std::memset(dst, 0, sizeof(float) * g.kw * g.c);
+            std::memset(dst, 0, sizeof(float) * run);
+            continue;
+          }
+          if (inside_x) {
+            std::memcpy(dst, xb + (iy * g.w + ix0) * g.c, sizeof(float) * run);
             continue;
           }
           for (int64_t kx = 0; kx < g.kw; ++kx) {
-            const int64_t ix = ox * g.sw - g.pad_left + kx * g.dw;
+            const int64_t ix = ix0 + kx * g.dw;
             if (ix < 0 || ix >= g.w) std::memset(dst + kx * g.c, 0, sizeof(float) * g.c);
             else std::memcpy(dst + kx * g.c, xb + (iy * g.w + ix) * g.c, sizeof(float) * g.c);
           }
@@ -52,16 +60,25 @@ void Im2Col(const ConvGeometry& g, const float* x, int64_t n0, int64_t n1, float
 // Adds col (layout of Im2Col) back into dx for images [n0, n1).
 void Col2Im(const ConvGeometry& g, const float* col, int64_t n0, int64_t n1, float* dx) {
   const int64_t k = g.kh * g.kw * g.c;
+  const int64_t run = g.kw * g.c;
   for (int64_t b = n0; b < n1; ++b) {
     float* xb = dx + b * g.h * g.w * g.c;
     for (int64_t oy = 0; oy < g.oh; ++oy) {
       for (int64_t ox = 0; ox < g.ow; ++ox) {
         const float* row = col + (((b - n0) * g.oh + oy) * g.ow + ox) * k;
+        const int64_t ix0 = ox * g.sw - g.pad_left;
+        const bool inside_x = g.dw == 1 && ix0 >= 0 && ix0 + g.kw <= g.w;
         for (int64_t ky = 0; ky < g.kh; ++ky) {
           const int64_t iy = oy * g.sh - g.pad_top + ky * g.dh;
           if (iy < 0 || iy >= g.h) continue;
+          if (inside_x) {
+            const float* src = row + ky * run;
+            float* dst = xb + (iy * g.w + ix0) * g.c;
+            for (int64_t e = 0; e < run; ++e) dst[e] += src[e];
+            continue;
+          }
           for (int64_t kx = 0; kx < g.kw; ++kx) {
-            const int64_t ix = ox * g.sw - g.pad_left + kx * g.dw;
+            const int64_t ix = ix0 + kx * g.dw;
             if (ix < 0 || ix >= g.w) continue;
             const float* src = row + (ky * g.kw + kx) * g.c;
             float* dst = xb + (iy * g.w + ix) * g.c;

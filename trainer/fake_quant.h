@@ -46,10 +46,10 @@ inline void FakeQuantArray(const FakeQuantRange& r, const float* x, float* y, in
   }
   const float inv = 1.0f / r.scale;
   for (int64_t e = 0; e < n; ++e) {
-    float v = x[e * stride];
-    float c = std::fmin(std::fmax(v, r.nudged_min), r.nudged_max);
-    // fmin/fmax drop NaN; keep TF's propagation of NaN inputs.
-    if (std::isnan(v)) c = v;
+    const float v = x[e * stride];
+    // (a < b ? b : a) forms: a NaN input stays NaN, as in TF's cwiseMin/cwiseMax.
+    float c = v < r.nudged_min ? r.nudged_min : v;
+    c = r.nudged_max < c ? r.nudged_max : c;
     y[e * stride] = std::floor((c - r.nudged_min) * inv + 0.5f) * r.scale + r.nudged_min;
   }
 }

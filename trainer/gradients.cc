@@ -130,7 +130,7 @@ absl::Status UnaryGrad(GradContext& ctx) {
 
 absl::Status ReshapeGrad(GradContext& ctx) {
   Tensor* dx = ctx.SetDx(0);
-  dx->f = ctx.dy[0]->f;
+  dx->f = std::move(ctx.dy[0]->f);
   return absl::OkStatus();
 }
 
@@ -152,8 +152,7 @@ absl::Status AddNGrad(GradContext& ctx) {
 }
 
 absl::Status BiasAddGrad(GradContext& ctx) {
-  const Tensor& dy = *ctx.dy[0];
-  ctx.SetDx(0)->f = dy.f;
+  Tensor& dy = *ctx.dy[0];
   const int64_t c = ctx.in(1).num_elements();
   std::vector<float> db(c, 0.f);
   if (IsNchw(*ctx.node) && dy.rank() >= 3) {
@@ -168,6 +167,7 @@ absl::Status BiasAddGrad(GradContext& ctx) {
       for (int64_t ch = 0; ch < c; ++ch) db[ch] += dy.f[r * c + ch];
   }
   ctx.SetDx(1)->f = std::move(db);
+  ctx.SetDx(0)->f = std::move(dy.f);
   return absl::OkStatus();
 }
 
@@ -180,24 +180,37 @@ absl::Status MatMulGrad(GradContext& ctx) {
   ConstMapRow am(a.f.data(), a.shape[0], a.shape[1]);
   ConstMapRow bm(b.f.data(), b.shape[0], b.shape[1]);
   ConstMapRow dm(dy.f.data(), dy.shape[0], dy.shape[1]);
-  Tensor* da = ctx.SetDx(0);
-  da->f.resize(a.num_elements());
-  Tensor* db = ctx.SetDx(1);
-  db->f.resize(b.num_elements());
-  MapRow dam(da->f.data(), a.shape[0], a.shape[1]);
-  MapRow dbm(db->f.data(), b.shape[0], b.shape[1]);
-  if (!ta && !tb) { dam.noalias() = dm * bm.transpose(); dbm.noalias() = am.transpose() * dm; }
-  else if (!ta && tb) { dam.noalias() = dm * bm; dbm.noalias() = dm.transpose() * am; }
-  else if (ta && !tb) { dam.noalias() = bm * dm.transpose(); dbm.noalias() = am * dm; }
-  else { dam.noalias() = bm.transpose() * dm.transpose(); dbm.noalias() = dm.transpose() * am.transpose(); }
+  if (ctx.NeedDx(0)) {
+    Tensor* da = ctx.SetDx(0);
+    da->f.resize(a.num_elements());
+    MapRow dam(da->f.data(), a.shape[0], a.shape[1]);
+    if (!ta && !tb) dam.noalias() = dm * bm.transpose();
+    else if (!ta && tb) dam.noalias() = dm * bm;
+    else if (ta && !tb) dam.noalias() = bm * dm.transpose();
+    else dam.noalias() = bm.transpose() * dm.transpose();
+  }
+  if (ctx.NeedDx(1)) {
+    Tensor* db = ctx.SetDx(1);
+    db->f.resize(b.num_elements());
+    MapRow dbm(db->f.data(), b.shape[0], b.shape[1]);
+    if (!ta && !tb) dbm.noalias() = am.transpose() * dm;
+    else if (!ta && tb) dbm.noalias() = dm.transpose() * am;
+    else if (ta && !tb) dbm.noalias() = am * dm;
+    else dbm.noalias() = dm.transpose() * am.transpose();
+  }
   return absl::OkStatus();
 }
 
 absl::Status ConvGrad(GradContext& ctx) {
   const bool depthwise = ctx.node->op() == "DepthwiseConv2dNative";
   const bool nchw = IsNchw(*ctx.node);
-  Tensor x = nchw ? NchwToNhwc(ctx.in(0)) : ctx.in(0);
-  Tensor dy = nchw ? NchwToNhwc(*ctx.dy[0]) : *ctx.dy[0];
+  Tensor x_t, dy_t;
+  if (nchw) {
+    x_t = NchwToNhwc(ctx.in(0));
+    dy_t = NchwToNhwc(*ctx.dy[0]);
+  }
+  const Tensor& x = nchw ? x_t : ctx.in(0);
+  const Tensor& dy = nchw ? dy_t : *ctx.dy[0];
   const Tensor& w = ctx.in(1);
   KernelContext kc;
   kc.node = ctx.node;
@@ -205,30 +218,40 @@ absl::Status ConvGrad(GradContext& ctx) {
   TFQAT_RETURN_IF_ERROR(ComputeWindow(kc, x.shape, w.shape[0], w.shape[1], false, &g));
   g.multiplier = depthwise ? w.shape[3] : 1;
   g.oc = depthwise ? g.c * w.shape[3] : w.shape[3];
-  Tensor dx = Tensor::Float(x.shape, 0.f);
-  Tensor* dw = ctx.SetDx(1);
-  dw->f.assign(w.num_elements(), 0.f);
-  if (depthwise) {
-    DepthwiseBackwardInput(*ctx.parallel, g, dy.f.data(), w.f.data(), dx.f.data());
-    DepthwiseBackwardFilter(*ctx.parallel, g, x.f.data(), dy.f.data(), dw->f.data());
-  } else {
-    Conv2DBackwardInput(*ctx.parallel, g, dy.f.data(), w.f.data(), dx.f.data());
-    Conv2DBackwardFilter(*ctx.parallel, g, x.f.data(), dy.f.data(), dw->f.data());
+  if (ctx.NeedDx(1)) {
+    Tensor* dw = ctx.SetDx(1);
+    dw->f.resize(w.num_elements());
+    if (depthwise) DepthwiseBackwardFilter(*ctx.parallel, g, x.f.data(), dy.f.data(), dw->f.data());
+    else Conv2DBackwardFilter(*ctx.parallel, g, x.f.data(), dy.f.data(), dw->f.data());
   }
-  ctx.SetDx(0)->f = nchw ? NhwcToNchw(dx).f : std::move(dx.f);
+  if (ctx.NeedDx(0)) {
+    Tensor dx;
+    dx.shape = x.shape;
+    dx.f.resize(x.num_elements());
+    if (depthwise) DepthwiseBackwardInput(*ctx.parallel, g, dy.f.data(), w.f.data(), dx.f.data());
+    else Conv2DBackwardInput(*ctx.parallel, g, dy.f.data(), w.f.data(), dx.f.data());
+    ctx.SetDx(0)->f = nchw ? NhwcToNchw(dx).f : std::move(dx.f);
+  }
   return absl::OkStatus();
 }
 
 absl::Status PoolGrad(GradContext& ctx) {
   const bool nchw = IsNchw(*ctx.node);
-  Tensor x = nchw ? NchwToNhwc(ctx.in(0)) : ctx.in(0);
-  Tensor dy = nchw ? NchwToNhwc(*ctx.dy[0]) : *ctx.dy[0];
+  Tensor x_t, dy_t;
+  if (nchw) {
+    x_t = NchwToNhwc(ctx.in(0));
+    dy_t = NchwToNhwc(*ctx.dy[0]);
+  }
+  const Tensor& x = nchw ? x_t : ctx.in(0);
+  const Tensor& dy = nchw ? dy_t : *ctx.dy[0];
   KernelContext kc;
   kc.node = ctx.node;
   ConvGeometry g;
   TFQAT_RETURN_IF_ERROR(ComputeWindow(kc, x.shape, 0, 0, true, &g));
   g.oc = g.c;
-  Tensor dx = Tensor::Float(x.shape, 0.f);
+  Tensor dx;
+  dx.shape = x.shape;
+  dx.f.resize(x.num_elements());
   if (ctx.node->op() == "MaxPool") MaxPoolBackward(*ctx.parallel, g, x.f.data(), dy.f.data(), dx.f.data());
   else AvgPoolBackward(*ctx.parallel, g, dy.f.data(), dx.f.data());
   ctx.SetDx(0)->f = nchw ? NhwcToNchw(dx).f : std::move(dx.f);
@@ -440,7 +463,7 @@ const absl::flat_hash_map<std::string, GradFn>& GradTable() {
   static const auto* table = [] {
     auto* t = new absl::flat_hash_map<std::string, GradFn>;
     auto& k = *t;
-    for (const char* op : {"Identity", "RefIdentity", "Snapshot", "PlaceholderWithDefault"}) k[op] = &UnaryGrad<0>;
+    for (const char* op : {"Identity", "RefIdentity", "Snapshot", "PlaceholderWithDefault"}) k[op] = &ReshapeGrad;
     k["IdentityN"] = &IdentityNGrad;
     k["Add"] = &BinaryGrad<0>;
     k["AddV2"] = &BinaryGrad<0>;
@@ -591,6 +614,8 @@ absl::StatusOr<std::vector<Tensor>> Backward(const Executor& ex, const RunTrace&
     if (ctx.dy[0] == nullptr && node.op().rfind("FusedBatchNorm", 0) != 0 && node.op() != "IdentityN") continue;
     ctx.dx.resize(ctx.inputs.size());
     ctx.has_dx.assign(ctx.inputs.size(), 0);
+    ctx.need_dx.assign(ctx.inputs.size(), 0);
+    for (size_t k = 0; k < data.size(); ++k) ctx.need_dx[k] = fwd[data[k].node] && bwd[data[k].node];
     TFQAT_RETURN_IF_ERROR(gf->second(ctx));
     for (size_t k = 0; k < ctx.inputs.size(); ++k) {
       if (!ctx.has_dx[k]) continue;

@@ -17,12 +17,14 @@ struct GradContext {
   const tensorflow::NodeDef* node = nullptr;
   std::vector<const Tensor*> inputs;   // forward data inputs
   const std::vector<Tensor>* outputs;  // forward outputs
-  std::vector<const Tensor*> dy;       // per output port (nullptr: no gradient)
+  std::vector<Tensor*> dy;             // per output port (nullptr: no gradient); may be consumed
+  std::vector<char> need_dx;           // per data input: is its gradient wanted
   std::vector<Tensor> dx;              // per data input (empty f and shape-less: none)
   std::vector<char> has_dx;
   const Parallel* parallel = nullptr;
 
   const Tensor& in(int k) const { return *inputs[k]; }
+  bool NeedDx(int k) const { return k < static_cast<int>(need_dx.size()) && need_dx[k]; }
   // Sets dx[k] (float tensor of input k's shape).
   Tensor* SetDx(int k) {
     has_dx[k] = 1;

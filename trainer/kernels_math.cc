@@ -342,6 +342,28 @@ absl::Status ReduceKernel(KernelContext& ctx) {
   if (kR == Reduce::kMin) init = std::numeric_limits<double>::infinity();
   if (kR == Reduce::kProd || kR == Reduce::kAll) init = 1;
   std::fill(acc.begin(), acc.end(), init);
+  if (m == 1 && a.is_float() && (kR == Reduce::kMax || kR == Reduce::kMin || kR == Reduce::kSum ||
+                                  kR == Reduce::kMean)) {
+    // Full reduction of a float tensor: one pass without index arithmetic.
+    const float* p = a.f.data();
+    const int64_t cnt = a.num_elements();
+    if (kR == Reduce::kMax || kR == Reduce::kMin) {
+      float r = static_cast<float>(init);
+      bool nan = false;
+      for (int64_t e = 0; e < cnt; ++e) {
+        const float v = p[e];
+        nan |= v != v;
+        r = kR == Reduce::kMax ? (v > r ? v : r) : (v < r ? v : r);
+      }
+      acc[0] = nan ? std::numeric_limits<double>::quiet_NaN() : r;
+    } else {
+      double s = 0;
+      for (int64_t e = 0; e < cnt; ++e) s += p[e];
+      acc[0] = kR == Reduce::kMean ? s / std::max<int64_t>(cnt, 1) : s;
+    }
+    out->f.assign(1, static_cast<float>(acc[0]));
+    return absl::OkStatus();
+  }
   auto st = BroadcastStrides(kept, a.shape);
   std::array<std::vector<int64_t>, 1> sts{st};
   ForEachBroadcast<1>(a.shape, sts, [&](int64_t e, const std::array<int64_t, 1>& o) {

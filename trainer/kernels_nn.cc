@@ -159,15 +159,22 @@ absl::Status BiasAddKernel(KernelContext& ctx) {
     return ctx.Error("bias size ", bias.shape[0], " does not match input ", x.ShapeString());
   }
   Tensor* out = ctx.out(0);
-  *out = x;
   const int64_t c = bias.shape[0];
+  if (x.is_float() && !nchw) {
+    out->dtype = x.dtype;
+    out->shape = x.shape;
+    out->f.resize(x.f.size());
+    const int64_t rows = x.num_elements() / std::max<int64_t>(c, 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xi = x.f.data() + r * c;
+      float* o = out->f.data() + r * c;
+      for (int64_t ch = 0; ch < c; ++ch) o[ch] = xi[ch] + bias.f[ch];
+    }
+    return absl::OkStatus();
+  }
+  *out = x;
   if (x.is_float()) {
     if (!nchw) {
-      const int64_t rows = x.num_elements() / std::max<int64_t>(c, 1);
-      for (int64_t r = 0; r < rows; ++r) {
-        float* o = out->f.data() + r * c;
-        for (int64_t ch = 0; ch < c; ++ch) o[ch] += bias.f[ch];
-      }
     } else {
       int64_t inner = 1;
       for (int d = 2; d < x.rank(); ++d) inner *= x.shape[d];

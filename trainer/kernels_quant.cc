@@ -40,7 +40,9 @@ absl::Status FakeQuantVarsKernel(KernelContext& ctx) {
   const Tensor& mx = ctx.in(2);
   if (!x.is_float() || !mn.is_float() || !mx.is_float()) return ctx.Error("inputs must be float");
   Tensor* out = ctx.out(0);
-  *out = x;
+  out->dtype = x.dtype;
+  out->shape = x.shape;
+  out->f.resize(x.f.size());
   if (ctx.node->op() == "FakeQuantWithMinMaxVars") {
     if (mn.num_elements() != 1 || mx.num_elements() != 1) return ctx.Error("min and max must be scalars");
     auto r = NudgeFakeQuantRange(mn.f[0], mx.f[0], bits, narrow);

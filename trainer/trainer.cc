@@ -1,5 +1,7 @@
 #include "trainer/trainer.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -241,6 +243,10 @@ absl::StatusOr<TrainResult> Train(const tensorflow::GraphDef& graph, const Datas
   if (val && static_cast<int64_t>(val->labels.size()) != val->size()) {
     return absl::InvalidArgumentError("validation data and labels differ in count");
   }
+  // Every step allocates and frees the same activation-sized buffers: keep them in the heap
+  // instead of mmap/munmap-ing (and page-faulting) them each time (glibc).
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
   ExecutorOptions eo;
   eo.num_threads = o.threads;
   TFQAT_ASSIGN_OR_RETURN(Executor ex, Executor::Create(graph, eo));
