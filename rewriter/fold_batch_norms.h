@@ -42,6 +42,9 @@ struct FoldBatchNormsOptions {
   std::string global_step = "global_step";
   // Name of the NoOp grouping every update op (train mode; created if missing).
   std::string update_ops = "tfqat/update_ops";
+  // Fetched graph outputs ("node" or "node:port"): a chain with one of these in its middle
+  // is not folded (the fetched value would change).
+  std::vector<std::string> outputs;
 };
 
 // One folded batch norm.
