@@ -16,6 +16,13 @@ using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 using MapRow = Eigen::Map<RowMat>;
 using ConstMapRow = Eigen::Map<const RowMat>;
 
+// Per-thread im2col scratch, grown on demand and reused (no zeroing per call).
+float* Scratch(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 // Images per im2col chunk: about 16k patch rows.
 int64_t ChunkImages(const ConvGeometry& g) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.oh * g.ow)); }
 
@@ -186,11 +193,11 @@ void Conv2DForward(const Parallel& par, const ConvGeometry& g, const float* x, c
   }
   const int64_t chunk = ChunkImages(g);
   par.For(g.n, rows_per_image * k * g.oc, [&](int64_t n0, int64_t n1) {
-    std::vector<float> col(std::min(chunk, n1 - n0) * rows_per_image * k);
+    float* col = Scratch(std::min(chunk, n1 - n0) * rows_per_image * k);
     for (int64_t b = n0; b < n1; b += chunk) {
       const int64_t e = std::min(n1, b + chunk);
-      Im2Col(g, x, b, e, col.data());
-      ConstMapRow cm(col.data(), (e - b) * rows_per_image, k);
+      Im2Col(g, x, b, e, col);
+      ConstMapRow cm(col, (e - b) * rows_per_image, k);
       MapRow ym(y + b * rows_per_image * g.oc, (e - b) * rows_per_image, g.oc);
       ym.noalias() = cm * wm;
     }
@@ -204,13 +211,13 @@ void Conv2DBackwardInput(const Parallel& par, const ConvGeometry& g, const float
   std::fill(dx, dx + g.n * g.h * g.w * g.c, 0.f);
   const int64_t chunk = ChunkImages(g);
   par.For(g.n, rows_per_image * k * g.oc, [&](int64_t n0, int64_t n1) {
-    std::vector<float> col(std::min(chunk, n1 - n0) * rows_per_image * k);
+    float* col = Scratch(std::min(chunk, n1 - n0) * rows_per_image * k);
     for (int64_t b = n0; b < n1; b += chunk) {
       const int64_t e = std::min(n1, b + chunk);
       ConstMapRow dym(dy + b * rows_per_image * g.oc, (e - b) * rows_per_image, g.oc);
-      MapRow cm(col.data(), (e - b) * rows_per_image, k);
+      MapRow cm(col, (e - b) * rows_per_image, k);
       cm.noalias() = dym * wm.transpose();
-      Col2Im(g, col.data(), b, e, dx);
+      Col2Im(g, col, b, e, dx);
     }
   });
 }
@@ -225,11 +232,11 @@ void Conv2DBackwardFilter(const Parallel& par, const ConvGeometry& g, const floa
     partial[blk].assign(k * g.oc, 0.f);
     if (n1 <= n0) return;
     MapRow dwm(partial[blk].data(), k, g.oc);
-    std::vector<float> col(std::min(chunk, n1 - n0) * rows_per_image * k);
+    float* col = Scratch(std::min(chunk, n1 - n0) * rows_per_image * k);
     for (int64_t b = n0; b < n1; b += chunk) {
       const int64_t e = std::min(n1, b + chunk);
-      Im2Col(g, x, b, e, col.data());
-      ConstMapRow cm(col.data(), (e - b) * rows_per_image, k);
+      Im2Col(g, x, b, e, col);
+      ConstMapRow cm(col, (e - b) * rows_per_image, k);
       ConstMapRow dym(dy + b * rows_per_image * g.oc, (e - b) * rows_per_image, g.oc);
       dwm.noalias() += cm.transpose() * dym;
     }
@@ -355,8 +362,8 @@ void MaxPoolBackward(const Parallel& par, const ConvGeometry& g, const float* x,
     for (int64_t b = n0; b < n1; ++b)
       for (int64_t oy = 0; oy < g.oh; ++oy)
         for (int64_t ox = 0; ox < g.ow; ++ox) {
-          std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
-          std::fill(arg.begin(), arg.end(), -1);
+          // The first maximum in window order gets the gradient (as TF's CPU kernel).
+          bool first = true;
           for (int64_t ky = 0; ky < g.kh; ++ky) {
             const int64_t iy = oy * g.sh - g.pad_top + ky;
             if (iy < 0 || iy >= g.h) continue;
@@ -364,13 +371,22 @@ void MaxPoolBackward(const Parallel& par, const ConvGeometry& g, const float* x,
               const int64_t ix = ox * g.sw - g.pad_left + kx;
               if (ix < 0 || ix >= g.w) continue;
               const int64_t base = ((b * g.h + iy) * g.w + ix) * g.c;
+              const float* xi = x + base;
+              if (first) {
+                for (int64_t ch = 0; ch < g.c; ++ch) { best[ch] = xi[ch]; arg[ch] = base + ch; }
+                first = false;
+                continue;
+              }
               for (int64_t ch = 0; ch < g.c; ++ch) {
-                if (x[base + ch] > best[ch] || arg[ch] < 0) { best[ch] = x[base + ch]; arg[ch] = base + ch; }
+                const bool gt = xi[ch] > best[ch];
+                best[ch] = gt ? xi[ch] : best[ch];
+                arg[ch] = gt ? base + ch : arg[ch];
               }
             }
           }
+          if (first) continue;
           const float* d = dy + ((b * g.oh + oy) * g.ow + ox) * g.c;
-          for (int64_t ch = 0; ch < g.c; ++ch) if (arg[ch] >= 0) dx[arg[ch]] += d[ch];
+          for (int64_t ch = 0; ch < g.c; ++ch) dx[arg[ch]] += d[ch];
         }
   });
 }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include <Eigen/Core>
+
 #include "graph/attrs.h"
 #include "graph/status_macros.h"
 #include "graph/tensor.h"
@@ -348,14 +350,9 @@ absl::Status ReduceKernel(KernelContext& ctx) {
     const float* p = a.f.data();
     const int64_t cnt = a.num_elements();
     if (kR == Reduce::kMax || kR == Reduce::kMin) {
-      float r = static_cast<float>(init);
-      bool nan = false;
-      for (int64_t e = 0; e < cnt; ++e) {
-        const float v = p[e];
-        nan |= v != v;
-        r = kR == Reduce::kMax ? (v > r ? v : r) : (v < r ? v : r);
-      }
-      acc[0] = nan ? std::numeric_limits<double>::quiet_NaN() : r;
+      // Vectorised (Eigen); an empty input keeps the identity (-inf / +inf).
+      Eigen::Map<const Eigen::ArrayXf> arr(p, cnt);
+      if (cnt > 0) acc[0] = kR == Reduce::kMax ? arr.maxCoeff() : arr.minCoeff();
     } else {
       double s = 0;
       for (int64_t e = 0; e < cnt; ++e) s += p[e];
