@@ -276,7 +276,7 @@ absl::Status Interpreter::Build(const InterpreterOptions& options) {
     ti.bytes = static_cast<size_t>(n) * esize;
     if (static_cast<int64_t>(ti.bytes) > kMaxTensorBytes) return terr("tensor too large");
     if (t->sparsity()) return terr("sparse tensors are not supported");
-    if (t->is_variable()) return terr("variable tensors are not supported");
+    // Variable tensors (state of LSTM/SVDF) have no producer: an op reading one is rejected.
     if (t->external_buffer() != 0) return terr("external buffers are not supported");
     // Buffer.
     const uint32_t b = t->buffer();
@@ -318,6 +318,9 @@ absl::Status Interpreter::Build(const InterpreterOptions& options) {
         }
         ti.quantized_dimension = q->quantized_dimension();
         if (ns > 1) {
+          // TFLite Micro accepts rank-1 tensors (biases) whose quantized_dimension points past
+          // their rank, as long as the scale count equals their length; so do we.
+          if (rank == 1 && ti.shape.dims[0] == ns) ti.quantized_dimension = 0;
           if (ti.quantized_dimension < 0 || ti.quantized_dimension >= rank ||
               ti.shape.dims[ti.quantized_dimension] != ns)
             return terr(absl::StrCat(ns, " per-channel scales do not match dimension ",

@@ -123,6 +123,57 @@ absl::Status Interpreter::PrepareOtherOp(int op_index, const std::string& op_nam
       return absl::OkStatus();
     }
 
+    case tfl::BuiltinOperator::TRANSPOSE: {
+      TFQAT_RETURN_IF_ERROR(need_inputs(2, 2));
+      const TensorInfo& in = T(0);
+      const TensorInfo& out = O(0);
+      if (ElementSize(in.type) == 0) return type_err(in);
+      TFQAT_RETURN_IF_ERROR(need_same_quant(in, out));
+      std::vector<int64_t> perm;
+      if (!ReadInts(T(1), &perm)) return OPERR("perm must be a constant int32 tensor");
+      const int rank = in.shape.rank;
+      if (static_cast<int>(perm.size()) != rank || out.shape.rank != rank) return OPERR("perm does not match the input rank");
+      bool used[kMaxRank] = {};
+      int pm[kMaxRank] = {};
+      for (int d = 0; d < rank; ++d) {
+        const int64_t p = perm[d] < 0 ? perm[d] + rank : perm[d];
+        if (p < 0 || p >= rank || used[p]) return OPERR("perm is not a permutation");
+        used[p] = true;
+        pm[d] = static_cast<int>(p);
+        if (out.shape.dims[d] != in.shape.dims[p]) return OPERR("output shape ", ShapeStr(out.shape), " does not match the permuted input");
+      }
+      // Input strides in output-dimension order.
+      int64_t in_stride[kMaxRank];
+      int64_t st = 1;
+      for (int d = rank - 1; d >= 0; --d) {
+        in_stride[d] = st;
+        st *= in.shape.dims[d];
+      }
+      std::vector<int64_t> ps(rank);
+      for (int d = 0; d < rank; ++d) ps[d] = in_stride[pm[d]];
+      const Shape os = out.shape;
+      const int ii = ins[0], io = outs[0];
+      const size_t esize = ElementSize(in.type);
+      op->run = [this, ps, os, ii, io, esize](const KernelContext&) {
+        const uint8_t* x = static_cast<const uint8_t*>(TensorData(ii));
+        uint8_t* y = static_cast<uint8_t*>(TensorData(io));
+        const int rank = os.rank;
+        const int64_t n = os.FlatSize();
+        int idx[kMaxRank] = {};
+        int64_t src = 0;
+        for (int64_t o = 0; o < n; ++o) {
+          std::memcpy(y + o * esize, x + src * esize, esize);
+          for (int d = rank - 1; d >= 0; --d) {
+            src += ps[d];
+            if (++idx[d] < os.dims[d]) break;
+            src -= ps[d] * idx[d];
+            idx[d] = 0;
+          }
+        }
+      };
+      return absl::OkStatus();
+    }
+
     case tfl::BuiltinOperator::PAD: {
       TFQAT_RETURN_IF_ERROR(need_inputs(2, 2));
       const TensorInfo& in = T(0);

@@ -1,0 +1,75 @@
+// Packed weights and geometry for the optimized exact integer GEMM (docs/runtime_optimized.md).
+//
+// Arithmetic: acc[m][n] = bias[n] + sum_k (x[m][k] + input_offset) * (w[n][k] + weights_offset),
+// then TFLite's MultiplyByQuantizedMultiplier, + output_offset, clamp. Both factors are widened to
+// int16 (|x + input_offset| <= 255, |w + weights_offset| <= 255) and multiplied with vpmaddwd
+// (int16 x int16 -> int32 pairs, exact: |pair| <= 2 * 255 * 255 = 130050), accumulated in int32
+// with wrap-around exactly like the reference's int32 accumulator. This is exact for every int8 and
+// uint8 input, including -128 weights and any zero points, unlike vpmaddubsw (int16 saturation).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/kernel_params.h"
+
+namespace tfqat::runtime::optimized {
+
+inline constexpr int kGemmNr = 16;        // output channels per packed panel (2 x 8 int32 lanes)
+inline constexpr int kGemmMr = 6;         // output rows per micro-kernel call
+inline constexpr int kGemmRowBlock = 48;  // rows gathered (im2col) per block, multiple of kGemmMr
+
+// A convolution seen as a GEMM over output pixels. FULLY_CONNECTED is the 1x1 case with
+// in_h = in_w = out_h = out_w = 1 and batches = rows of the input.
+struct ConvGeometry {
+  int batches = 1, in_h = 1, in_w = 1, in_d = 1;
+  int out_h = 1, out_w = 1, out_d = 1;
+  int f_h = 1, f_w = 1;
+  int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_h = 0, pad_w = 0;
+  int64_t Rows() const { return static_cast<int64_t>(batches) * out_h * out_w; }
+  int K() const { return f_h * f_w * in_d; }
+};
+
+// Weights packed once at plan time: panel p holds output channels [16p, 16p + 16) as
+// [k2 / 2][16 channels][2 consecutive k] int16 values (w + weights_offset), zero padded in k and n.
+struct PackedGemmWeights {
+  int n = 0;         // output channels
+  int k = 0;         // reduction length
+  int k2 = 0;        // k rounded up to even
+  int panels = 0;    // ceil(n / 16)
+  int threads = 1;   // scratch was sized for this many threads
+  std::vector<int16_t> data;
+  // Per-channel epilogue, padded to panels * 16: bias, multiplier, left shift, right shift.
+  std::vector<int32_t> bias, multiplier, left_shift, right_shift;
+
+  // Scratch bytes one thread needs (one im2col block of int16 rows).
+  size_t ScratchPerThread() const {
+    return (static_cast<size_t>(kGemmRowBlock) * k2 * sizeof(int16_t) + 63) / 64 * 64;
+  }
+};
+
+// Packs filter rows [n][k] (row-major, T = int8_t or uint8_t) with weights_offset, bias (may be
+// null) and the per-channel requantization. Returns false when the multipliers are outside what the
+// vector epilogue reproduces exactly (negative multiplier); the caller then keeps the reference.
+template <typename T>
+bool PackGemmWeights(const T* filter, int n, int k, int32_t weights_offset, const int32_t* bias,
+                     const int32_t* multiplier, const int32_t* shift, int threads,
+                     PackedGemmWeights* out);
+
+// Quantized conv / FC through the packed GEMM (AVX2). Requires ctx.scratch of at least
+// ScratchPerThread() * min(ctx.num_threads, packed.threads) bytes.
+void ConvGemmInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
+                      int32_t output_offset, int32_t act_min, int32_t act_max, const int8_t* input,
+                      int8_t* output, const KernelContext& ctx);
+void ConvGemmUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
+                       int32_t output_offset, int32_t act_min, int32_t act_max,
+                       const uint8_t* input, uint8_t* output, const KernelContext& ctx);
+
+// MAX_POOL_2D over channels with AVX2 (vpmaxsb / vpmaxub), exact by construction.
+void MaxPoolInt8Avx2(const PoolParams& p, const Shape& is, const int8_t* input, const Shape& os,
+                     int8_t* output, const KernelContext& ctx);
+void MaxPoolUint8Avx2(const PoolParams& p, const Shape& is, const uint8_t* input, const Shape& os,
+                      uint8_t* output, const KernelContext& ctx);
+
+}  // namespace tfqat::runtime::optimized

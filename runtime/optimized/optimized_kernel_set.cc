@@ -1,0 +1,173 @@
+// The optimized KernelSet (runtime/kernel_set.h): AVX2 kernels chosen at run time when the CPU and
+// OS support AVX2; null otherwise, so the reference kernels (the portable fallback) run.
+// Conv/FC need the packed weights built by the prepare hook; without them (or with too little
+// scratch, grouped convs, non-constant weights) each entry calls the reference kernel itself.
+#include <memory>
+
+#include "runtime/kernel_set.h"
+#include "runtime/optimized/gemm_packed.h"
+#include "runtime/reference/reference_kernels.h"
+
+namespace tfqat::runtime {
+namespace optimized {
+namespace {
+
+bool CpuHasAvx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+bool ConvGeometryFrom(const ConvParams& p, const Shape& is, const Shape& fs, const Shape& os,
+                      ConvGeometry* g) {
+  if (is.rank != 4 || fs.rank != 4 || os.rank != 4) return false;
+  if (fs.Dim(3) != is.Dim(3) || fs.Dim(0) != os.Dim(3) || is.Dim(0) != os.Dim(0)) return false;
+  g->batches = is.Dim(0);
+  g->in_h = is.Dim(1);
+  g->in_w = is.Dim(2);
+  g->in_d = is.Dim(3);
+  g->out_h = os.Dim(1);
+  g->out_w = os.Dim(2);
+  g->out_d = os.Dim(3);
+  g->f_h = fs.Dim(1);
+  g->f_w = fs.Dim(2);
+  g->stride_h = p.stride_height;
+  g->stride_w = p.stride_width;
+  g->dil_h = p.dilation_height;
+  g->dil_w = p.dilation_width;
+  g->pad_h = p.pad_height;
+  g->pad_w = p.pad_width;
+  return p.input_offset >= -255 && p.input_offset <= 255;
+}
+
+bool FcGeometryFrom(const FullyConnectedParams& p, const Shape& is, const Shape& fs,
+                    ConvGeometry* g) {
+  if (fs.rank != 2 || fs.Dim(1) <= 0) return false;
+  const int64_t accum = fs.Dim(1);
+  if (is.FlatSize() % accum != 0) return false;
+  g->batches = static_cast<int>(is.FlatSize() / accum);
+  g->in_d = static_cast<int>(accum);
+  g->out_d = fs.Dim(0);
+  return p.input_offset >= -255 && p.input_offset <= 255;
+}
+
+const PackedGemmWeights* Usable(const KernelContext& ctx, const ConvGeometry& g) {
+  const auto* w = static_cast<const PackedGemmWeights*>(ctx.prepared);
+  if (w == nullptr || w->n != g.out_d || w->k != g.K()) return nullptr;
+  if (ctx.scratch == nullptr || ctx.scratch_bytes < w->ScratchPerThread()) return nullptr;
+  return w;
+}
+
+template <typename T>
+void ConvImpl(const ConvParams& p, const Shape& is, const T* input, const Shape& fs,
+              const T* filter, const Shape& bs, const int32_t* bias, const Shape& os, T* output,
+              const KernelContext& ctx) {
+  ConvGeometry g;
+  const PackedGemmWeights* w = ConvGeometryFrom(p, is, fs, os, &g) ? Usable(ctx, g) : nullptr;
+  if (w == nullptr) {
+    if constexpr (std::is_same_v<T, int8_t>) {
+      reference::ConvInt8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    } else {
+      reference::ConvUint8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    }
+    return;
+  }
+  if constexpr (std::is_same_v<T, int8_t>) {
+    ConvGemmInt8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max, input,
+                     output, ctx);
+  } else {
+    ConvGemmUint8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max, input,
+                      output, ctx);
+  }
+}
+
+template <typename T>
+void FcImpl(const FullyConnectedParams& p, const Shape& is, const T* input, const Shape& fs,
+            const T* filter, const Shape& bs, const int32_t* bias, const Shape& os, T* output,
+            const KernelContext& ctx) {
+  ConvGeometry g;
+  const PackedGemmWeights* w = FcGeometryFrom(p, is, fs, &g) ? Usable(ctx, g) : nullptr;
+  if (w == nullptr) {
+    if constexpr (std::is_same_v<T, int8_t>) {
+      reference::FullyConnectedInt8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    } else {
+      reference::FullyConnectedUint8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    }
+    return;
+  }
+  if constexpr (std::is_same_v<T, int8_t>) {
+    ConvGemmInt8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max, input,
+                     output, ctx);
+  } else {
+    ConvGemmUint8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max, input,
+                      output, ctx);
+  }
+}
+
+template <typename T>
+KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
+  KernelPrepareResult r;
+  if (a.filter_data == nullptr) return r;
+  ConvGeometry g;
+  const int32_t* mult = nullptr;
+  const int32_t* shift = nullptr;
+  int32_t weights_offset = 0;
+  if (a.op == KernelOp::kConv) {
+    const auto& p = *static_cast<const ConvParams*>(a.params);
+    if (!ConvGeometryFrom(p, a.input_shape, a.filter_shape, a.output_shape, &g)) return r;
+    mult = p.output_multiplier;
+    shift = p.output_shift;
+    weights_offset = p.weights_offset;
+  } else {
+    const auto& p = *static_cast<const FullyConnectedParams*>(a.params);
+    if (!FcGeometryFrom(p, a.input_shape, a.filter_shape, &g)) return r;
+    mult = p.output_multiplier;
+    shift = p.output_shift;
+    weights_offset = p.weights_offset;
+  }
+  if (mult == nullptr || shift == nullptr) return r;
+  auto w = std::make_shared<PackedGemmWeights>();
+  if (!PackGemmWeights(static_cast<const T*>(a.filter_data), g.out_d, g.K(), weights_offset,
+                       static_cast<const int32_t*>(a.bias_data), mult, shift, a.num_threads,
+                       w.get())) {
+    return r;
+  }
+  r.scratch_bytes = w->ScratchPerThread() * static_cast<size_t>(w->threads);
+  r.state = std::move(w);
+  return r;
+}
+
+KernelPrepareResult Prepare(const KernelPrepareArgs& a) {
+  if (a.op != KernelOp::kConv && a.op != KernelOp::kFullyConnected) return {};
+  if (a.type == KernelType::kInt8) return PrepareTyped<int8_t>(a);
+  if (a.type == KernelType::kUint8) return PrepareTyped<uint8_t>(a);
+  return {};
+}
+
+KernelSet MakeAvx2Set() {
+  KernelSet k;
+  k.name = "optimized-avx2";
+  k.int8.conv = ConvImpl<int8_t>;
+  k.int8.fully_connected = FcImpl<int8_t>;
+  k.int8.max_pool = MaxPoolInt8Avx2;
+  k.uint8.conv = ConvImpl<uint8_t>;
+  k.uint8.fully_connected = FcImpl<uint8_t>;
+  k.uint8.max_pool = MaxPoolUint8Avx2;
+  k.prepare = Prepare;
+  return k;
+}
+
+}  // namespace
+}  // namespace optimized
+
+const KernelSet* GetOptimizedKernelSet() {
+  static const bool has_avx2 = optimized::CpuHasAvx2();
+  if (!has_avx2) return nullptr;
+  static const KernelSet k = optimized::MakeAvx2Set();
+  return &k;
+}
+
+}  // namespace tfqat::runtime
