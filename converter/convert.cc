@@ -39,7 +39,7 @@ absl::StatusOr<ConvertResult> Convert(const tensorflow::GraphDef& graph, const C
   lo.input_shapes = options.input_shapes;
   lo.quantized = options.inference_type != ElemType::kFloat32;
   std::optional<Model> model = Lower(graph, lo, &diag);
-  if (!model || !diag.errors.empty()) return ProblemsStatus(diag);
+  if (!model) return ProblemsStatus(diag);
 
   QuantizeOptions qo;
   qo.inference_type = options.inference_type;

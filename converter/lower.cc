@@ -955,7 +955,8 @@ std::optional<Model> Lowerer::Run() {
       model_.tensors[t].name = r.ToString();
     model_.outputs.push_back(t);
   }
-  if (!diag_->errors.empty()) return std::nullopt;
+  // With errors the model is partial (failed nodes and what depends on them are missing); it is
+  // still returned so the quantization stage can report its own problems in the same run.
   return std::move(model_);
 }
 

@@ -28,7 +28,9 @@ struct LowerOptions {
   bool quantized = true;
 };
 
-// Returns the lowered model, or nullopt with diag->errors filled (every problem found).
+// Returns the lowered model; when diag->errors is non-empty it is partial (nodes that failed and
+// everything downstream of them are missing), so later stages can still report their problems.
+// nullopt only when the graph cannot be indexed at all.
 std::optional<Model> Lower(const tensorflow::GraphDef& graph, const LowerOptions& options,
                            Diagnostics* diag);
 

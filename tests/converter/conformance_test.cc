@@ -12,7 +12,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/converter/test_support.h"
+#include "rewriter/freeze.h"
+#include "rewriter/rewrite.h"
 #include "trainer/executor.h"
+#include "trainer/trainer.h"
 
 namespace tfqat::testing {
 namespace {
@@ -27,11 +30,13 @@ using Ranges = std::map<std::string, std::pair<float, float>>;
 
 // `ranges` overrides activation ranges by FakeQuant name; `float_graph` builds the float graph
 // (Identity nodes named like the FakeQuants, so calibration can fetch them).
+// `plain`: with float_graph, no Identity either (the float graph a user gives `tfqat rewrite`).
 tensorflow::GraphDef ResidualNet(bool per_channel_weights = false, const Ranges* ranges = nullptr,
-                                 bool float_graph = false, int batch = 2) {
+                                 bool float_graph = false, int batch = 2, bool plain = false) {
   std::mt19937 rng(7);
   GraphBuilder b;
   auto FakeQuant = [&](GraphBuilder* bb, const std::string& name, const std::string& in, float lo, float hi) {
+    if (float_graph && plain) return in;
     if (float_graph) return bb->Identity(name, in);
     if (ranges && ranges->count(name)) {
       lo = ranges->at(name).first;
@@ -371,6 +376,57 @@ TEST_F(ConformanceTest, CalibratedEndToEnd) {
     EXPECT_LE(m["logits"].max_lsb, 1.0 + 1e-4);
     EXPECT_LT(m["logits"].over_half, m["logits"].count / 10);
     EXPECT_LE(m["conv1/act_quant"].over_half, m["conv1/act_quant"].count / 100);
+    EXPECT_LE(m["probs"].max_lsb, 2.0);
+  }
+}
+
+// The whole pipeline with the real components: float graph -> tfqat rewrite (train mode:
+// FakeQuant + range variables, EMA updates) -> tfqat train --calibrate-only (the trainer runs the
+// update ops) -> tfqat freeze -> convert -> TFLite vs the frozen eval-mode fake-quant graph.
+TEST_F(ConformanceTest, RewriteCalibrateFreezeConvertPipeline) {
+  constexpr int kBatch = 64;
+  for (bool int8 : {false, true}) {
+    const tensorflow::GraphDef float_graph = ResidualNet(int8, nullptr, true, kBatch, /*plain=*/true);
+    RewriteOptions ro;
+    ro.quantize.mode = QuantizeOptions::Mode::kTrain;
+    ro.quantize.quantize_inputs = true;
+    ro.quantize.symmetric = int8;
+    ro.quantize.per_channel = int8;
+    ro.quantize.outputs = {"probs"};
+    auto rewritten = Rewrite(float_graph, ro);
+    ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+
+    std::mt19937 rng(42);
+    Dataset calib;
+    HostTensor<float> x = RandomTensor(&rng, {8 * kBatch, 8, 8, 3}, -1.f, 1.f);
+    calib.x = Tensor::Float(x.shape, x.values);
+    for (int i = 0; i < 8 * kBatch; ++i) calib.labels.push_back(i % 10);
+    TrainOptions to;
+    to.logits = "fc/BiasAdd";
+    to.input = "input";
+    to.batch = kBatch;
+    to.calibrate_only = true;
+    to.epochs = 2;
+    auto trained = Train(rewritten->graph, calib, nullptr, to);
+    ASSERT_TRUE(trained.ok()) << trained.status();
+
+    FreezeOptions fo;
+    fo.outputs = {"probs"};
+    auto frozen = Freeze(trained->graph, fo);
+    ASSERT_TRUE(frozen.ok()) << frozen.status();
+    // The logits' FakeQuant (the rewriter names it): the FakeQuant reading fc/BiasAdd.
+    std::string logits_fq;
+    for (const auto& n : frozen->graph.node())
+      if (n.op() == "FakeQuantWithMinMaxVars" && n.input_size() > 0 && n.input(0) == "fc/BiasAdd") logits_fq = n.name();
+    ASSERT_FALSE(logits_fq.empty()) << "no FakeQuant after fc/BiasAdd in the frozen graph";
+
+    ConvertOptions o;
+    o.inference_type = int8 ? ElemType::kInt8 : ElemType::kUInt8;
+    const std::string tag = int8 ? "pipeline_int8" : "pipeline_uint8";
+    auto m = RunQuantized(tag, frozen->graph, o, {logits_fq, "probs"}, {kBatch, 8, 8, 3}, -1.f, 1.f);
+    ASSERT_EQ(m.size(), 2u);
+    EXPECT_LE(m[logits_fq].max_lsb, 1.0 + 1e-4);
+    EXPECT_LT(m[logits_fq].over_half, m[logits_fq].count / 10);
     EXPECT_LE(m["probs"].max_lsb, 2.0);
   }
 }

@@ -302,38 +302,46 @@ TEST(ConverterErrorsTest, ReportsEveryProblemAtOnceNamingNodesAndFixes) {
   HostTensor<float> w;
   w.shape = {1, 1, 1, 1};
   w.values = {0.5f};
-  // conv1 output has no FakeQuant (lacks min/max); exp is unsupported; q4 is 4-bit.
+  // conv1's output has no FakeQuant (lacks min/max); conv2's weights have none either; exp is
+  // unsupported; q4 is 4-bit. One run reports all of them.
   std::string c1 = b.Conv2D("conv1", x, QuantWeights(&b, "w1", w), 1, "SAME");
-  std::string c2 = b.Conv2D("conv2", c1, QuantWeights(&b, "w2", w), 1, "SAME");
+  std::string c2 = b.Conv2D("conv2", c1, b.Const("w2_plain", w), 1, "SAME");
   c2 = FakeQuant(&b, "conv2/q", c2, -1.f, 1.f);
   const std::string e = b.Unary("Exp", "weird/exp", c2);
   FakeQuant(&b, "q4", e, 0.f, 1.f, false, 4);
   ConvertOptions o;
-  o.output_arrays = {"q4"};
+  o.output_arrays = {"q4", "conv2/q"};
   converter::Diagnostics diag;
   auto r = converter::Convert(b.Build(), o, &diag);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   const std::string msg(r.status().message());
-  EXPECT_THAT(msg, HasSubstr("'weird/exp' (Exp): unsupported op; fix:"));
-  EXPECT_THAT(msg, HasSubstr("'q4' (FakeQuantWithMinMaxVars): num_bits=4 is not supported"));
-  EXPECT_GE(diag.errors.size(), 2u);
-  // The missing range is a quantization-stage problem: reported when lowering succeeds.
-  GraphBuilder b2;
-  std::string y = FakeQuant(&b2, "in/q", b2.Placeholder("input", {1, 4, 4, 1}), -1.f, 1.f);
-  std::string d1 = b2.Conv2D("conv1", y, QuantWeights(&b2, "w1", w), 1, "SAME");
-  std::string d2 = b2.Conv2D("conv2", d1, b2.Const("w2_plain", w), 1, "SAME");
-  converter::Diagnostics diag2;
-  ConvertOptions o2;
-  o2.output_arrays = {"conv2"};
-  auto r2 = converter::Convert(b2.Build(), o2, &diag2);
-  ASSERT_FALSE(r2.ok());
-  const std::string msg2(r2.status().message());
-  EXPECT_THAT(msg2, HasSubstr("tensor 'conv1' has no min/max"));
-  EXPECT_THAT(msg2, HasSubstr("tensor 'conv2' has no min/max"));
-  EXPECT_THAT(msg2, HasSubstr("weights 'w2_plain' of node 'conv2' (Conv2D) have no FakeQuant"));
-  EXPECT_THAT(msg2, HasSubstr("fix:"));
-  EXPECT_EQ(diag2.errors.size(), 3u) << msg2;
+  EXPECT_THAT(msg, HasSubstr("4 problems (nothing was written)"));
+  EXPECT_THAT(msg, HasSubstr("node 'weird/exp' (Exp): unsupported op; fix:"));
+  EXPECT_THAT(msg, HasSubstr("node 'q4' (FakeQuantWithMinMaxVars): num_bits=4 is not supported"));
+  EXPECT_THAT(msg, HasSubstr("tensor 'conv1' has no min/max (output of node 'conv1' (Conv2D)); fix: insert a FakeQuant"));
+  EXPECT_THAT(msg, HasSubstr("weights 'w2_plain' of node 'conv2' (Conv2D) have no FakeQuant"));
+  EXPECT_EQ(diag.errors.size(), 4u) << msg;
+  for (const auto& e2 : diag.errors) EXPECT_THAT(e2, HasSubstr("fix:"));
+}
+
+TEST(ConverterErrorsTest, BadArraysAndFlagsAreNamed) {
+  ConvertOptions o;
+  o.output_arrays = {"nope"};
+  o.input_arrays = {"c1/Conv2D"};
+  auto r = converter::Convert(SmallNet(), o);
+  ASSERT_FALSE(r.ok());
+  const std::string msg(r.status().message());
+  EXPECT_THAT(msg, HasSubstr("--output-arrays: no node 'nope'"));
+  EXPECT_THAT(msg, HasSubstr("node 'c1/Conv2D' (Conv2D): is listed in --input-arrays but is not a Placeholder"));
+  ConvertOptions f;
+  f.inference_type = ElemType::kFloat32;
+  f.mean_values = {128.f};
+  f.std_values = {128.f};
+  f.output_arrays = {"probs"};
+  auto rf = converter::Convert(SmallNet(), f);
+  ASSERT_FALSE(rf.ok());
+  EXPECT_THAT(std::string(rf.status().message()), HasSubstr("--mean-values/--std-dev-values describe quantized inputs"));
 }
 
 TEST(ConverterErrorsTest, PerChannelWeightsNeedInt8) {
