@@ -390,17 +390,49 @@ absl::Status Interpreter::PrepareOtherOp(int op_index, const std::string& op_nam
       TFQAT_RETURN_IF_ERROR(need_inputs(1, 1));
       const TensorInfo& in = T(0);
       const TensorInfo& out = O(0);
-      if (in.type != ElementType::kFloat32 || out.type != ElementType::kFloat32) return type_err(in);
+      TFQAT_RETURN_IF_ERROR(float_or_quant(in));
+      if (out.type != in.type) return type_err(out);
+      TFQAT_RETURN_IF_ERROR(need_quant(out));
       if (in.shape.FlatSize() != out.shape.FlatSize()) return OPERR("shape mismatch");
       const Shape s = in.shape;
       const int ii = ins[0], io = outs[0];
       const bool logistic = bop == tfl::BuiltinOperator::LOGISTIC;
-      op->run = [this, s, ii, io, logistic](const KernelContext&) {
-        if (logistic)
-          ref::LogisticFloat(s, static_cast<const float*>(TensorData(ii)), static_cast<float*>(TensorData(io)));
-        else
-          ref::TanhFloat(s, static_cast<const float*>(TensorData(ii)), static_cast<float*>(TensorData(io)));
+      if (in.type == ElementType::kFloat32) {
+        op->run = [this, s, ii, io, logistic](const KernelContext&) {
+          if (logistic)
+            ref::LogisticFloat(s, static_cast<const float*>(TensorData(ii)), static_cast<float*>(TensorData(io)));
+          else
+            ref::TanhFloat(s, static_cast<const float*>(TensorData(ii)), static_cast<float*>(TensorData(io)));
+        };
+        return absl::OkStatus();
+      }
+      // Fixed output parameters (TFLite): logistic (1/256, type min), tanh (1/128, 0 or 128).
+      const float want_scale = logistic ? 1.f / 256 : 1.f / 128;
+      const int32_t want_zp = logistic ? TypeMin(out.type) : (out.type == ElementType::kUint8 ? 128 : 0);
+      if (out.scale != want_scale || out.zero_point != want_zp)
+        return OPERR("output must have scale ", want_scale, " and zero point ", want_zp);
+      ActivationFnParams p;
+      p.input_zero_point = in.zero_point;
+      p.output_zero_point = out.zero_point;
+      constexpr int kInputIntegerBits = 4;
+      const double real = static_cast<double>(in.scale) * static_cast<double>(1 << (31 - kInputIntegerBits));
+      QuantizeMultiplier(real, &p.input_multiplier, &p.input_left_shift);
+      if (p.input_left_shift < 0) return OPERR("input scale too small");
+      const double radius = 1.0 * ((1 << kInputIntegerBits) - 1) *
+                            static_cast<double>(int64_t{1} << (31 - kInputIntegerBits)) /
+                            static_cast<double>(int64_t{1} << p.input_left_shift);
+      p.input_range_radius = static_cast<int32_t>(std::floor(radius));
+      auto make = [&](auto tk) {
+        using TT = decltype(tk);
+        op->run = [this, p, s, ii, io, logistic](const KernelContext&) {
+          if (logistic)
+            ref::LogisticQuantized(p, s, static_cast<const TT*>(TensorData(ii)), static_cast<TT*>(TensorData(io)));
+          else
+            ref::TanhQuantized(p, s, static_cast<const TT*>(TensorData(ii)), static_cast<TT*>(TensorData(io)));
+        };
       };
+      if (in.type == ElementType::kUint8) make(uint8_t{});
+      else make(int8_t{});
       return absl::OkStatus();
     }
 

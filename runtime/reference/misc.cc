@@ -270,6 +270,36 @@ int32_t OneOverOnePlusX(int32_t a) {
   return Rescale(x, 1, 0);  // ExactMulByPot<-1> then Rescale<0>
 }
 
+// (1 - x) / (1 + x) for x in [0, 1), Q0.31 in and out (gemmlowp).
+int32_t OneMinusXOverOnePlusX(int32_t a) {
+  const int64_t sum = static_cast<int64_t>(a) + std::numeric_limits<int32_t>::max();
+  const int32_t half_denominator = static_cast<int32_t>((sum + (sum >= 0 ? 1 : -1)) / 2);
+  int32_t x = 1515870810 + Mul(half_denominator, -1010580540);
+  const int32_t one_q2 = int32_t{1} << 29;
+  for (int i = 0; i < 3; ++i) {
+    const int32_t one_minus = one_q2 - Mul(half_denominator, x);
+    x = x + Rescale(Mul(x, one_minus), 4, 2);
+  }
+  return Rescale(x - one_q2, 2, 0);
+}
+
+// logistic(a) for a with `int_bits` integer bits; Q0.31 result.
+int32_t FixedLogistic(int32_t a, int int_bits) {
+  if (a == 0) return int32_t{1} << 30;
+  const int32_t abs_a = a > 0 ? a : -a;
+  const int32_t r = OneOverOnePlusX(ExpOnNegativeValues(-abs_a, int_bits));
+  return a > 0 ? r : std::numeric_limits<int32_t>::max() - r;
+}
+
+// tanh(a) for a with `int_bits` integer bits; Q0.31 result.
+int32_t FixedTanh(int32_t a, int int_bits) {
+  if (a == 0) return 0;
+  const int32_t n = a < 0 ? a : -a;
+  const int32_t t = ExpOnNegativeValues(n + n, int_bits);
+  const int32_t y = OneMinusXOverOnePlusX(t);
+  return a < 0 ? -y : y;
+}
+
 int CountLeadingZeros32(uint32_t x) { return x == 0 ? 32 : __builtin_clz(x); }
 
 }  // namespace
@@ -319,6 +349,54 @@ void SoftmaxQuantized(const SoftmaxParams& p, const Shape& shape, const TIn* inp
 }
 template void SoftmaxQuantized<uint8_t, uint8_t>(const SoftmaxParams&, const Shape&, const uint8_t*, uint8_t*);
 template void SoftmaxQuantized<int8_t, int8_t>(const SoftmaxParams&, const Shape&, const int8_t*, int8_t*);
+
+// LOGISTIC / TANH (TFLite reference integer kernels): inputs centred on the zero point,
+// saturated beyond input_range_radius, else rescaled to Q4.27 and evaluated in fixed point.
+// Logistic output: RDBPOT(raw, 23) (256 -> 255) + type minimum; tanh: RDBPOT(raw, 24) + zp.
+template <typename T>
+void LogisticQuantized(const ActivationFnParams& p, const Shape& shape, const T* input, T* output) {
+  const int64_t n = shape.FlatSize();
+  const int32_t lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t c = static_cast<int32_t>(input[i]) - p.input_zero_point;
+    int32_t out;
+    if (c <= -p.input_range_radius) {
+      out = lo;
+    } else if (c >= p.input_range_radius) {
+      out = hi;
+    } else {
+      const int32_t r = MultiplyByQuantizedMultiplierGreaterThanOne(c, p.input_multiplier, p.input_left_shift);
+      int32_t v = RoundingDivideByPOT(FixedLogistic(r, 4), 23);
+      if (v == 256) v = 255;
+      out = std::min(hi, std::max(lo, v + lo));
+    }
+    output[i] = static_cast<T>(out);
+  }
+}
+template void LogisticQuantized<uint8_t>(const ActivationFnParams&, const Shape&, const uint8_t*, uint8_t*);
+template void LogisticQuantized<int8_t>(const ActivationFnParams&, const Shape&, const int8_t*, int8_t*);
+
+template <typename T>
+void TanhQuantized(const ActivationFnParams& p, const Shape& shape, const T* input, T* output) {
+  const int64_t n = shape.FlatSize();
+  const int32_t lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t c = static_cast<int32_t>(input[i]) - p.input_zero_point;
+    int32_t out;
+    if (c <= -p.input_range_radius) {
+      out = lo;
+    } else if (c >= p.input_range_radius) {
+      out = hi;
+    } else {
+      const int32_t r = MultiplyByQuantizedMultiplierGreaterThanOne(c, p.input_multiplier, p.input_left_shift);
+      int32_t v = RoundingDivideByPOT(FixedTanh(r, 4), 24) + p.output_zero_point;
+      out = std::min(hi, std::max(lo, v));
+    }
+    output[i] = static_cast<T>(out);
+  }
+}
+template void TanhQuantized<uint8_t>(const ActivationFnParams&, const Shape&, const uint8_t*, uint8_t*);
+template void TanhQuantized<int8_t>(const ActivationFnParams&, const Shape&, const int8_t*, int8_t*);
 
 void LogisticFloat(const Shape& shape, const float* input, float* output) {
   const int64_t n = shape.FlatSize();

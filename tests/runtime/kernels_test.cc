@@ -311,6 +311,41 @@ TEST(ReferenceKernels, QuantizeDequantizeRequantize) {
   EXPECT_EQ(s[2], 127);
 }
 
+TEST(ReferenceKernels, LogisticAndTanhQuantized) {
+  // Input scale 1/16 (x in [-8, 8)), Q4.27 rescale: multiplier for 1/16 * 2^27.
+  ActivationFnParams p;
+  p.input_zero_point = 128;
+  QuantizeMultiplier(1.0 / 16 * (1 << 27), &p.input_multiplier, &p.input_left_shift);
+  p.input_range_radius = static_cast<int32_t>(std::floor(15.0 * (1 << 27) / (1 << p.input_left_shift)));
+  const uint8_t x[] = {128, 0, 255, 144, 112};  // 0, -8, ~8, 1, -1
+  uint8_t y[5];
+  ref::LogisticQuantized(p, S({5}), x, y);
+  EXPECT_EQ(y[0], 128);  // 0.5 * 256
+  EXPECT_LE(y[1], 1);    // sigmoid(-8) = 0.00034
+  EXPECT_EQ(y[2], 255);  // 1.0 saturates at 255
+  EXPECT_EQ(y[3], 187);  // sigmoid(1) * 256 = 187.1
+  EXPECT_EQ(y[4], 69);   // sigmoid(-1) * 256 = 68.9
+  p.output_zero_point = 128;
+  ref::TanhQuantized(p, S({5}), x, y);
+  EXPECT_EQ(y[0], 128);
+  EXPECT_EQ(y[1], 0);
+  EXPECT_EQ(y[2], 255);
+  EXPECT_EQ(y[3], 225);  // 128 + tanh(1) * 128 = 225.5 (Q0.31 rounding decides) -> 225 or 226
+  EXPECT_EQ(y[4], 31);
+  ActivationFnParams q = p;
+  q.input_zero_point = 0;
+  q.output_zero_point = 0;
+  const int8_t xi[] = {0, 16, -16};
+  int8_t yi[3];
+  ref::LogisticQuantized(q, S({3}), xi, yi);
+  EXPECT_EQ(yi[0], 0);
+  EXPECT_EQ(yi[1], 187 - 128);
+  EXPECT_EQ(yi[2], 69 - 128);
+  ref::TanhQuantized(q, S({3}), xi, yi);
+  EXPECT_EQ(yi[0], 0);
+  EXPECT_EQ(yi[1], -yi[2]);
+}
+
 TEST(KernelSet, ReferenceSetIsCompleteAndSelectable) {
   const KernelSet& r = ReferenceKernelSet();
   EXPECT_NE(r.int8.conv, nullptr);
