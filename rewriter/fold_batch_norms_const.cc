@@ -110,7 +110,9 @@ absl::StatusOr<HostTensor<double>> ConstEvaluator::EvalUncached(int node, int de
   using Unary = double (*)(double);
   static const std::pair<const char*, Unary> kUnary[] = {
       {"Identity", [](double x) { return x; }},
-      {"Rsqrt", [](double x) { return 1.0 / std::sqrt(x); }},
+      // Two float32 roundings (sqrt, then the division), as TensorFlow's and our executor's
+      // float kernels compute it.
+      {"Rsqrt", [](double x) { return static_cast<double>(1.0f / std::sqrt(static_cast<float>(x))); }},
       {"Sqrt", [](double x) { return std::sqrt(x); }},
       {"Reciprocal", [](double x) { return 1.0 / x; }},
       {"Inv", [](double x) { return 1.0 / x; }},

@@ -263,5 +263,41 @@ TEST(FreezeTrainGraph, FrozenOutputsEqualEvalModeOutputs) {
   for (size_t i = 0; i < (*got)[0].f.size(); ++i) EXPECT_EQ((*got)[0].f[i], (*want)[0].f[i]) << i;
 }
 
+// The tf2ir QAT model (frozen by TensorFlow, batch norms folded the QAT way: mul_fold of
+// Consts): freezing again folds that constant arithmetic and keeps the outputs exactly.
+TEST(FreezeRealGraphs, Tf2irQatModelConstantFoldingKeepsOutputs) {
+  const std::string path = std::string(TFQAT_SHARED_DIR) + "/testdata/tf/tf2ir/mobilenet_v2_ssd_0.25_160_qat_frozen.pb";
+  auto g = LoadGraphDef(path);
+  if (!g.ok()) GTEST_SKIP() << "missing " << path;
+  auto view = GraphView::Create(*g).value();
+  FreezeOptions o;
+  for (int i : view.Outputs()) o.outputs.push_back(view.node(i).name());
+  ASSERT_FALSE(o.outputs.empty());
+  auto r = Freeze(*g, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->folded_constants, 72);  // at least every mul_fold
+  ExpectNoTrainingOps(r->graph);
+  auto ph = view.Placeholders();
+  ASSERT_EQ(ph.size(), 1u);
+  const std::string in = view.node(ph[0]).name();
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<float> v(1 * 160 * 160 * 3);
+  for (auto& e : v) e = d(rng);
+  Tensor x = Tensor::Float({1, 160, 160, 3}, v);
+  auto a = Executor::Create(*g, ExecutorOptions{});
+  auto b = Executor::Create(r->graph, ExecutorOptions{});
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto ra = a->Run({{in, x}}, o.outputs);
+  auto rb = b->Run({{in, x}}, o.outputs);
+  ASSERT_TRUE(ra.ok()) << ra.status();
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  for (size_t k = 0; k < ra->size(); ++k) {
+    ASSERT_EQ((*ra)[k].f.size(), (*rb)[k].f.size());
+    for (size_t i = 0; i < (*ra)[k].f.size(); ++i) ASSERT_EQ((*ra)[k].f[i], (*rb)[k].f[i]) << o.outputs[k] << " " << i;
+  }
+}
+
 }  // namespace
 }  // namespace tfqat
