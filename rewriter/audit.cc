@@ -585,13 +585,32 @@ void Auditor::CheckLayers() {
         int64_t expected = -1;
         std::string axis;
         // Weights shape from the constant the weights come from.
-        int src = l.weights_source >= 0 ? SkipIdentity(l.weights_source) : -1;
+        // Follows Identity, the depthwise Reshape and a folded batch norm's Mul to the Const.
         std::vector<int64_t> shape;
-        if (src >= 0 && Op(src) == "Const") {
-          auto it = N(src).attr().find("value");
-          if (it != N(src).attr().end()) {
-            auto s = ShapeFromProto(it->second.tensor().tensor_shape());
-            if (s.ok()) shape = *s;
+        int src = l.weights_source >= 0 ? l.weights_source : DataInput(wfq, 0);
+        for (int depth = 0; depth < 6 && src >= 0 && shape.empty(); ++depth) {
+          src = SkipIdentity(src);
+          if (src < 0) break;
+          if (Op(src) == "Const") {
+            auto it = N(src).attr().find("value");
+            if (it != N(src).attr().end()) {
+              auto s = ShapeFromProto(it->second.tensor().tensor_shape());
+              if (s.ok() && s->size() == 4) shape = *s;
+            }
+            break;
+          }
+          if (Op(src) == "Reshape") {
+            src = DataInput(src, 0);
+          } else if (pops::kMul.Contains(Op(src))) {
+            int a = SkipIdentity(DataInput(src, 0)), b = SkipIdentity(DataInput(src, 1));
+            auto rank4 = [&](int n) {
+              if (n < 0 || Op(n) != "Const") return false;
+              auto it = N(n).attr().find("value");
+              return it != N(n).attr().end() && it->second.tensor().tensor_shape().dim_size() == 4;
+            };
+            src = rank4(a) ? a : rank4(b) ? b : -1;
+          } else {
+            break;
           }
         }
         if (op == "MatMul" || op == "Conv2DBackpropInput") {
