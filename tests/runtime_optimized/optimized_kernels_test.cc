@@ -1,0 +1,322 @@
+// Every optimized kernel against the reference kernel on the same inputs: raw integers must be
+// identical. Parameterised over shape classes (1x1, 3x3, 5x5, strides, dilations, SAME/VALID
+// padding, odd channel counts), extreme zero points and weights, and 1..4 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/fixed_point.h"
+#include "runtime/kernel_set.h"
+#include "runtime/thread_pool.h"
+
+namespace tfqat::runtime {
+const KernelSet* GetOptimizedKernelSet();
+namespace {
+
+Shape S4(int a, int b, int c, int d) {
+  Shape s;
+  s.rank = 4;
+  s.dims[0] = a, s.dims[1] = b, s.dims[2] = c, s.dims[3] = d;
+  return s;
+}
+Shape S2(int a, int b) {
+  Shape s;
+  s.rank = 2;
+  s.dims[0] = a, s.dims[1] = b;
+  return s;
+}
+
+enum class Extreme { kRandom, kMaxMagnitude };
+
+struct ConvCase {
+  int batches, h, w, in_d, out_d, fh, fw, stride, dil;
+  bool same;
+  int threads;
+  Extreme extreme;
+  std::string Name() const {
+    return "b" + std::to_string(batches) + "_" + std::to_string(h) + "x" + std::to_string(w) + "x" +
+           std::to_string(in_d) + "to" + std::to_string(out_d) + "_k" + std::to_string(fh) + "x" +
+           std::to_string(fw) + "_s" + std::to_string(stride) + "_d" + std::to_string(dil) +
+           (same ? "_same" : "_valid") + "_t" + std::to_string(threads) +
+           (extreme == Extreme::kMaxMagnitude ? "_extreme" : "");
+  }
+};
+
+// Fills multipliers/shifts as the planner would (QuantizeMultiplier of a real scale).
+// Scales keep the outputs spread over the type's range for a reduction of length k; the last of
+// several channels gets a multiplier > 1 (left shift path).
+void Multipliers(std::mt19937& rng, int n, int k, std::vector<int32_t>* mult,
+                 std::vector<int32_t>* shift) {
+  std::uniform_real_distribution<double> scale(0.3 * 30 / (std::sqrt(k) * 16384.0),
+                                               3.0 * 30 / (std::sqrt(k) * 16384.0));
+  mult->resize(n);
+  shift->resize(n);
+  for (int c = 0; c < n; ++c) {
+    int sh = 0;
+    QuantizeMultiplier(n > 1 && c == n - 1 ? 1.5 : scale(rng), &(*mult)[c], &sh);
+    (*shift)[c] = sh;
+  }
+}
+
+struct Runner {
+  explicit Runner(int threads) : pool(threads), threads(threads) {}
+  // Runs prepare and returns a context with the prepared state and enough scratch.
+  KernelContext Context(const KernelSet& set, const KernelPrepareArgs& a) {
+    prepared = set.prepare ? set.prepare(a) : KernelPrepareResult{};
+    scratch.assign(prepared.scratch_bytes + 64, 0);
+    KernelContext ctx;
+    ctx.pool = &pool;
+    ctx.num_threads = threads;
+    ctx.scratch = scratch.data();
+    ctx.scratch_bytes = prepared.scratch_bytes;
+    ctx.prepared = prepared.state.get();
+    return ctx;
+  }
+  ThreadPool pool;
+  int threads;
+  KernelPrepareResult prepared;
+  std::vector<uint8_t> scratch;
+};
+
+template <typename T>
+void FillActivations(std::mt19937& rng, Extreme e, std::vector<T>* v) {
+  std::uniform_int_distribution<int> d(std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
+  for (auto& x : *v) {
+    x = static_cast<T>(d(rng));
+    if (e == Extreme::kMaxMagnitude) x = (d(rng) & 1) ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
+  }
+}
+
+template <typename T>
+void RunConv(const ConvCase& c) {
+  const KernelSet* opt = GetOptimizedKernelSet();
+  if (opt == nullptr) GTEST_SKIP() << "CPU lacks AVX2: optimized set unavailable";
+  const bool is_int8 = std::is_same<T, int8_t>::value;
+  std::mt19937 rng(1234 + c.h * 7 + c.in_d * 13 + c.out_d + c.threads);
+  ConvParams p;
+  p.stride_height = p.stride_width = c.stride;
+  p.dilation_height = p.dilation_width = c.dil;
+  const int eff_h = (c.fh - 1) * c.dil + 1, eff_w = (c.fw - 1) * c.dil + 1;
+  int out_h, out_w;
+  if (c.same) {
+    out_h = (c.h + c.stride - 1) / c.stride;
+    out_w = (c.w + c.stride - 1) / c.stride;
+    p.padding = PaddingKind::kSame;
+    p.pad_height = std::max(0, ((out_h - 1) * c.stride + eff_h - c.h) / 2);
+    p.pad_width = std::max(0, ((out_w - 1) * c.stride + eff_w - c.w) / 2);
+  } else {
+    out_h = (c.h - eff_h) / c.stride + 1;
+    out_w = (c.w - eff_w) / c.stride + 1;
+  }
+  ASSERT_GT(out_h, 0);
+  ASSERT_GT(out_w, 0);
+  const bool extreme = c.extreme == Extreme::kMaxMagnitude;
+  if (is_int8) {
+    p.input_offset = extreme ? 128 : -static_cast<int>(rng() % 256 - 128);
+    p.weights_offset = 0;
+    p.output_offset = extreme ? -128 : static_cast<int>(rng() % 256) - 128;
+  } else {
+    p.input_offset = extreme ? -255 : -static_cast<int>(118 + rng() % 21);
+    p.weights_offset = extreme ? 0 : -static_cast<int>(118 + rng() % 21);
+    p.output_offset = static_cast<int>(rng() % 256);
+  }
+  p.act.act_min = std::numeric_limits<T>::lowest();
+  p.act.act_max = std::numeric_limits<T>::max();
+  if (c.threads == 2) p.act.act_min = p.output_offset;  // a fused ReLU
+  std::vector<int32_t> mult, shift;
+  Multipliers(rng, c.out_d, c.fh * c.fw * c.in_d, &mult, &shift);
+  p.output_multiplier = mult.data();
+  p.output_shift = shift.data();
+
+  const Shape is = S4(c.batches, c.h, c.w, c.in_d), fs = S4(c.out_d, c.fh, c.fw, c.in_d),
+              os = S4(c.batches, out_h, out_w, c.out_d), bs = S2(1, c.out_d);
+  std::vector<T> input(is.FlatSize()), filter(fs.FlatSize());
+  FillActivations(rng, c.extreme, &input);
+  std::uniform_int_distribution<int> wd(is_int8 ? -127 : 0, is_int8 ? 127 : 255);
+  for (auto& x : filter) x = static_cast<T>(extreme ? ((rng() & 1) ? (is_int8 ? -127 : 0) : (is_int8 ? 127 : 255)) : wd(rng));
+  if (is_int8 && !extreme) filter[0] = -128;  // outside the narrow range: still exact
+  std::vector<int32_t> bias(c.out_d);
+  const int32_t brange = static_cast<int32_t>(3000 * std::sqrt(c.fh * c.fw * c.in_d));
+  std::uniform_int_distribution<int32_t> bd(-brange, brange);
+  for (auto& b : bias) b = bd(rng);
+
+  KernelPrepareArgs a;
+  a.op = KernelOp::kConv;
+  a.type = is_int8 ? KernelType::kInt8 : KernelType::kUint8;
+  a.params = &p;
+  a.input_shape = is, a.filter_shape = fs, a.bias_shape = bs, a.output_shape = os;
+  a.filter_data = filter.data();
+  a.bias_data = bias.data();
+  a.num_threads = c.threads;
+  Runner run(c.threads);
+  const KernelSet& merged = SelectKernelSet(KernelChoice::kOptimized);
+  KernelContext ctx = run.Context(merged, a);
+  ASSERT_NE(ctx.prepared, nullptr) << "prepare did not pack the weights";
+  std::vector<T> want(os.FlatSize()), got(os.FlatSize(), 0x5A);
+  const auto& ref = is_int8 ? nullptr : nullptr;
+  (void)ref;
+  KernelContext ref_ctx;
+  if constexpr (std::is_same<T, int8_t>::value) {
+    ReferenceKernelSet().int8.conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, want.data(), ref_ctx);
+    merged.int8.conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, got.data(), ctx);
+  } else {
+    ReferenceKernelSet().uint8.conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, want.data(), ref_ctx);
+    merged.uint8.conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, got.data(), ctx);
+  }
+  int mismatches = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (want[i] != got[i] && ++mismatches < 5)
+      ADD_FAILURE() << "output " << i << ": reference " << int(want[i]) << ", optimized " << int(got[i]);
+  EXPECT_EQ(mismatches, 0);
+  // The outputs must not be trivially saturated (the test would then prove little).
+  int distinct = 0;
+  std::vector<bool> seen(256);
+  for (T v : want) if (!seen[static_cast<uint8_t>(v)]) seen[static_cast<uint8_t>(v)] = true, ++distinct;
+  if (!extreme) EXPECT_GT(distinct, 2);
+}
+
+class ConvTest : public ::testing::TestWithParam<ConvCase> {};
+TEST_P(ConvTest, Int8MatchesReference) { RunConv<int8_t>(GetParam()); }
+TEST_P(ConvTest, Uint8MatchesReference) { RunConv<uint8_t>(GetParam()); }
+
+std::vector<ConvCase> ConvCases() {
+  std::vector<ConvCase> v;
+  for (int t = 1; t <= 4; ++t) {
+    v.push_back({1, 9, 7, 64, 64, 3, 3, 1, 1, true, t, Extreme::kRandom});     // the bench shape, small
+    v.push_back({1, 8, 8, 64, 64, 1, 1, 1, 1, false, t, Extreme::kRandom});    // 1x1 = pure GEMM
+    v.push_back({2, 11, 13, 3, 17, 5, 5, 1, 1, false, t, Extreme::kRandom});   // LeNet-like, odd C
+    v.push_back({1, 12, 10, 7, 33, 3, 3, 2, 1, true, t, Extreme::kRandom});    // stride 2, SAME
+    v.push_back({1, 13, 13, 5, 9, 3, 3, 1, 2, true, t, Extreme::kRandom});     // dilation 2
+    v.push_back({1, 6, 6, 31, 20, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
+    v.push_back({3, 5, 4, 1, 1, 2, 3, 1, 1, false, t, Extreme::kRandom});      // 1 channel
+  }
+  return v;
+}
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
+                         [](const auto& info) { return info.param.Name(); });
+
+struct FcCase {
+  int batch, in, out, threads;
+};
+template <typename T>
+void RunFc(const FcCase& c) {
+  const KernelSet* opt = GetOptimizedKernelSet();
+  if (opt == nullptr) GTEST_SKIP() << "CPU lacks AVX2: optimized set unavailable";
+  const bool is_int8 = std::is_same<T, int8_t>::value;
+  std::mt19937 rng(99 + c.batch * 31 + c.in + c.out * 3 + c.threads);
+  FullyConnectedParams p;
+  p.input_offset = is_int8 ? -static_cast<int>(rng() % 256 - 128) : -static_cast<int>(118 + rng() % 21);
+  p.weights_offset = is_int8 ? 0 : -static_cast<int>(118 + rng() % 21);
+  p.output_offset = is_int8 ? static_cast<int>(rng() % 256) - 128 : static_cast<int>(rng() % 256);
+  p.act.act_min = std::numeric_limits<T>::lowest();
+  p.act.act_max = std::numeric_limits<T>::max();
+  std::vector<int32_t> mult, shift;
+  Multipliers(rng, 1, c.in, &mult, &shift);
+  mult.assign(c.out, mult[0]);
+  shift.assign(c.out, shift[0]);
+  p.output_multiplier = mult.data();
+  p.output_shift = shift.data();
+  const Shape is = S2(c.batch, c.in), fs = S2(c.out, c.in), os = S2(c.batch, c.out), bs = S2(1, c.out);
+  std::vector<T> input(is.FlatSize()), filter(fs.FlatSize());
+  FillActivations(rng, Extreme::kRandom, &input);
+  FillActivations(rng, Extreme::kRandom, &filter);
+  std::vector<int32_t> bias(c.out);
+  for (auto& b : bias) b = static_cast<int32_t>(rng() % 20001) - 10000;
+  KernelPrepareArgs a;
+  a.op = KernelOp::kFullyConnected;
+  a.type = is_int8 ? KernelType::kInt8 : KernelType::kUint8;
+  a.params = &p;
+  a.input_shape = is, a.filter_shape = fs, a.bias_shape = bs, a.output_shape = os;
+  a.filter_data = filter.data();
+  a.bias_data = bias.data();
+  a.num_threads = c.threads;
+  Runner run(c.threads);
+  const KernelSet& merged = SelectKernelSet(KernelChoice::kOptimized);
+  KernelContext ctx = run.Context(merged, a);
+  ASSERT_NE(ctx.prepared, nullptr);
+  std::vector<T> want(os.FlatSize()), got(os.FlatSize());
+  KernelContext ref_ctx;
+  if constexpr (std::is_same<T, int8_t>::value) {
+    ReferenceKernelSet().int8.fully_connected(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, want.data(), ref_ctx);
+    merged.int8.fully_connected(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, got.data(), ctx);
+  } else {
+    ReferenceKernelSet().uint8.fully_connected(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, want.data(), ref_ctx);
+    merged.uint8.fully_connected(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, got.data(), ctx);
+  }
+  EXPECT_EQ(want, got);
+}
+class FcTest : public ::testing::TestWithParam<FcCase> {};
+TEST_P(FcTest, Int8MatchesReference) { RunFc<int8_t>(GetParam()); }
+TEST_P(FcTest, Uint8MatchesReference) { RunFc<uint8_t>(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Shapes, FcTest,
+                         ::testing::Values(FcCase{1, 400, 120, 1}, FcCase{1, 400, 120, 2},
+                                           FcCase{256, 84, 10, 2}, FcCase{7, 33, 17, 3},
+                                           FcCase{5, 1, 1, 4}, FcCase{64, 1000, 50, 4}));
+
+// Without prepared weights the optimized entries fall back to the reference (still exact).
+TEST(OptimizedFallback, ConvWithoutPreparedStateUsesReference) {
+  if (GetOptimizedKernelSet() == nullptr) GTEST_SKIP() << "CPU lacks AVX2";
+  ConvParams p;
+  std::vector<int32_t> mult(2, 1 << 30), shift(2, 0);
+  p.output_multiplier = mult.data();
+  p.output_shift = shift.data();
+  p.act.act_min = -128;
+  p.act.act_max = 127;
+  const Shape is = S4(1, 2, 2, 1), fs = S4(2, 1, 1, 1), os = S4(1, 2, 2, 2), bs = S2(1, 2);
+  std::vector<int8_t> in = {1, 2, 3, 4}, f = {2, -3}, out(8);
+  std::vector<int32_t> bias = {0, 0};
+  KernelContext ctx;
+  SelectKernelSet(KernelChoice::kOptimized).int8.conv(p, is, in.data(), fs, f.data(), bs, bias.data(), os, out.data(), ctx);
+  // acc = x * w, multiplier 0.5 through SaturatingRoundingDoublingHighMul: ties round up
+  // (-1.5 -> -1, -4.5 -> -4), as in gemmlowp.
+  EXPECT_EQ(out, (std::vector<int8_t>{1, -1, 2, -3, 3, -4, 4, -6}));
+}
+
+struct PoolCase {
+  int h, w, c, f, stride, pad, threads;
+};
+class MaxPoolTest : public ::testing::TestWithParam<PoolCase> {};
+TEST_P(MaxPoolTest, Int8AndUint8MatchReference) {
+  if (GetOptimizedKernelSet() == nullptr) GTEST_SKIP() << "CPU lacks AVX2";
+  const PoolCase c = GetParam();
+  std::mt19937 rng(5 + c.c);
+  PoolParams p;
+  p.filter_height = p.filter_width = c.f;
+  p.stride_height = p.stride_width = c.stride;
+  p.pad_height = p.pad_width = c.pad;
+  const int oh = (c.h + 2 * c.pad - c.f) / c.stride + 1, ow = (c.w + 2 * c.pad - c.f) / c.stride + 1;
+  const Shape is = S4(2, c.h, c.w, c.c), os = S4(2, oh, ow, c.c);
+  ThreadPool pool(c.threads);
+  KernelContext ctx;
+  ctx.pool = &pool;
+  ctx.num_threads = c.threads;
+  {
+    std::vector<int8_t> in(is.FlatSize()), want(os.FlatSize()), got(os.FlatSize());
+    FillActivations(rng, Extreme::kRandom, &in);
+    p.act.act_min = -100;
+    p.act.act_max = 120;
+    ReferenceKernelSet().int8.max_pool(p, is, in.data(), os, want.data(), KernelContext{});
+    SelectKernelSet(KernelChoice::kOptimized).int8.max_pool(p, is, in.data(), os, got.data(), ctx);
+    EXPECT_EQ(want, got);
+  }
+  {
+    std::vector<uint8_t> in(is.FlatSize()), want(os.FlatSize()), got(os.FlatSize());
+    FillActivations(rng, Extreme::kRandom, &in);
+    p.act.act_min = 3;
+    p.act.act_max = 255;
+    ReferenceKernelSet().uint8.max_pool(p, is, in.data(), os, want.data(), KernelContext{});
+    SelectKernelSet(KernelChoice::kOptimized).uint8.max_pool(p, is, in.data(), os, got.data(), ctx);
+    EXPECT_EQ(want, got);
+  }
+}
+INSTANTIATE_TEST_SUITE_P(Shapes, MaxPoolTest,
+                         ::testing::Values(PoolCase{24, 24, 6, 2, 2, 0, 1}, PoolCase{8, 8, 50, 2, 2, 0, 2},
+                                           PoolCase{7, 9, 33, 3, 2, 1, 3}, PoolCase{5, 5, 64, 3, 1, 1, 4}));
+
+}  // namespace
+}  // namespace tfqat::runtime
