@@ -7,6 +7,9 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <cstdlib>
+#include <iterator>
+#include <sys/wait.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -297,6 +300,36 @@ TEST(FreezeRealGraphs, Tf2irQatModelConstantFoldingKeepsOutputs) {
     ASSERT_EQ((*ra)[k].f.size(), (*rb)[k].f.size());
     for (size_t i = 0; i < (*ra)[k].f.size(); ++i) ASSERT_EQ((*ra)[k].f[i], (*rb)[k].f[i]) << o.outputs[k] << " " << i;
   }
+}
+
+// The command line: a JSON report and the frozen file; errors exit 2 and write nothing.
+TEST(FreezeCli, FreezesDl4jConvAndRefusesUnknownOutput) {
+  const char* bin = std::getenv("TFQAT_BIN");
+  if (bin == nullptr || !fs::exists(bin)) GTEST_SKIP() << "TFQAT_BIN not built";
+  const std::string dir = kDl4j + "/conv_0";
+  if (!fs::exists(dir + "/model.txt")) GTEST_SKIP() << "missing " << dir;
+  const std::string tmp = ::testing::TempDir();
+  const std::string out = tmp + "/freeze_cli_conv0.pb";
+  const std::string json = tmp + "/freeze_cli_conv0.json";
+  fs::remove(out);
+  std::string cmd = std::string(bin) + " freeze " + dir + "/model.txt -o " + out + " --outputs output --values-from " +
+                    dir + "/frozen_model.pb --json > " + json;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto g = LoadGraphDef(out);
+  ASSERT_TRUE(g.ok()) << g.status();
+  ExpectNoTrainingOps(*g);
+  std::ifstream jf(json);
+  std::string text((std::istreambuf_iterator<char>(jf)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("\"frozen_variables\""));
+  EXPECT_THAT(text, HasSubstr("filterW1"));
+  const std::string bad = tmp + "/freeze_cli_bad.pb";
+  fs::remove(bad);
+  cmd = std::string(bin) + " freeze " + dir + "/model.txt -o " + bad + " --outputs nope --values-from " + dir +
+        "/frozen_model.pb 2> " + tmp + "/freeze_cli_bad.err";
+  int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  EXPECT_FALSE(fs::exists(bad));
 }
 
 }  // namespace
