@@ -798,6 +798,24 @@ void Auditor::AnalyzeRanges() {
         copy_from(&r, df[0].node, RangeSource::kPassThrough);
         continue;
       }
+      // Inputs with different known ranges and no FakeQuant: the converter takes their union
+      // (converter rule 5); the concat-ranges-differ warning says what that costs.
+      bool all_values = all;
+      for (size_t i = 0; i + 1 < df.size() && all_values; ++i) all_values = range_[df[i].node].has_values;
+      if (all_values) {
+        r.source = RangeSource::kPassThrough;
+        r.from = n;
+        r.has_values = true;
+        r.min = range_[df[0].node].min;
+        r.max = range_[df[0].node].max;
+        for (size_t i = 1; i + 1 < df.size(); ++i) {
+          r.min = std::min(r.min, range_[df[i].node].min);
+          r.max = std::max(r.max, range_[df[i].node].max);
+        }
+        r.key = absl::StrCat("values:", r.min, ",", r.max, ",union");
+        r.rule = "union of the inputs' ranges";
+        continue;
+      }
     }
     // Missing: name the rule that should have covered it.
     r.source = RangeSource::kMissing;
@@ -884,7 +902,7 @@ void Auditor::CheckConcats() {
     Add(AuditSeverity::kWarning, audit_rule::kConcatRanges, n,
         absl::StrCat("the inputs of ", Describe(n), " have different ranges (", absl::StrJoin(parts, ", "),
                      "): the int8 spec requires one scale and zero point for all inputs and the output, "
-                     "so the converter inserts requantizing QUANTIZE ops (extra error and time)"),
+                     "so the converter requantizes the inputs (QUANTIZE ops: extra rounding and time)", range_[n].source == RangeSource::kPassThrough && range_[n].from == n ? absl::StrCat(" onto the union of their ranges ", FmtRange(range_[n].min, range_[n].max)) : std::string()),
         "tie the inputs' ranges (`tfqat rewrite` quantizes every concat input with one shared pair "
         "of min/max variables)",
         related);

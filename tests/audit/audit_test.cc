@@ -325,10 +325,13 @@ TEST(AuditTest, ConcatInputsWithDifferentRanges) {
   EXPECT_EQ(f[0]->node, "concat");
   EXPECT_THAT(f[0]->message, HasSubstr("'a/act_quant' [0, 6]"));
   EXPECT_THAT(f[0]->message, HasSubstr("'b/act_quant' [0, 3]"));
-  // Without a common range and without a FakeQuant of its own, the concat lacks a range.
-  auto missing = With(rep, audit_rule::kMissingRange);
-  ASSERT_EQ(missing.size(), 1u);
-  EXPECT_EQ(missing[0]->node, "concat");
+  // Without a common range and without a FakeQuant of its own, the converter takes the union.
+  EXPECT_THAT(f[0]->message, HasSubstr("onto the union of their ranges [0, 6]"));
+  EXPECT_TRUE(With(rep, audit_rule::kMissingRange).empty()) << Dump(rep);
+  const AuditTensor* t = TensorOf(rep, "concat");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->source, RangeSource::kPassThrough);
+  EXPECT_FLOAT_EQ(t->max, 6.0f);
 }
 
 TEST(AuditTest, ConcatWithTiedRangesPassesThrough) {
@@ -604,6 +607,15 @@ TEST(AuditTest, RealQatModelAuditsTruthfully) {
   EXPECT_EQ(with_wq, weights_quant);
   EXPECT_FALSE(rep.legacy_quantized);
   EXPECT_TRUE(rep.HasProblems());
+  // The SSD heads concatenate box predictions quantized on different power-of-two ranges.
+  auto concat = With(rep, audit_rule::kConcatRanges);
+  ASSERT_EQ(concat.size(), 2u) << Dump(rep);
+  EXPECT_EQ(concat[0]->node, "concat");
+  EXPECT_THAT(concat[0]->message, HasSubstr("'BoxPredictor_0/Reshape' [-16, 15.875]"));
+  EXPECT_EQ(concat[1]->node, "concat_1");
+  // Every FakeQuant range here is a power of two wide (min_po2/max_po2): none is flagged as empty.
+  EXPECT_TRUE(With(rep, audit_rule::kEmptyRange).empty());
+  EXPECT_TRUE(With(rep, audit_rule::kBitWidth).empty());
 }
 
 // ---------------------------------------------------------------------------------------------
