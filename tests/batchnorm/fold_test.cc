@@ -388,15 +388,20 @@ TEST(FoldEval, ScopeLimitsFolding) {
 
 // ---- train mode ----
 
-void ExpectOpDefValid(const tensorflow::GraphDef& g, const std::vector<std::string>& vocabulary) {
+// Every node the fold added (not in `original`) is valid against its TensorFlow OpDef.
+void ExpectOpDefValid(const tensorflow::GraphDef& g, const tensorflow::GraphDef& original) {
+  std::set<std::string> before;
+  for (const auto& n : original.node()) before.insert(n.name());
   auto view = GraphView::Create(g);
   ASSERT_TRUE(view.ok()) << view.status();
   for (int i = 0; i < view->num_nodes(); ++i) {
     const auto& op = view->node(i).op();
+    if (before.count(view->node(i).name())) continue;
+    if (op == "Conv2D" || op == "DepthwiseConv2dNative" || op == "MatMul") continue;  // the W_Fold copy
+    EXPECT_NE(FindEmittedOpDef(op), nullptr) << view->node(i).name() << " " << op;
     if (FindEmittedOpDef(op) == nullptr) continue;
     EXPECT_TRUE(CheckNodeAgainstOpDef(*view, i).ok()) << CheckNodeAgainstOpDef(*view, i);
   }
-  (void)vocabulary;
 }
 
 tensorflow::GraphDef TrainGraph(bool training, bool nchw, bool bias) {
@@ -450,7 +455,7 @@ TEST_P(TrainCorrection, BatchStatisticsThenMovingAfterFreezeDelay) {
     }
     EXPECT_TRUE(vocab.count(n.op())) << n.name() << " " << n.op();
   }
-  ExpectOpDefValid(r.graph, {});
+  ExpectOpDefValid(r.graph, g);
   const auto* upd = Find(r.graph, "tfqat/update_ops");
   ASSERT_NE(upd, nullptr);
   EXPECT_EQ(upd->op(), "NoOp");
@@ -529,6 +534,43 @@ TEST(FoldTrain, EmptyMovingStatisticsAreNoted) {
   EXPECT_TRUE(r.folded.empty());
   ASSERT_EQ(r.notes.size(), 1u);
   EXPECT_THAT(r.notes[0], HasSubstr("moving statistics"));
+}
+
+TEST(FoldTrain, DepthwiseCorrectionMatchesBatchNorm) {
+  G b;
+  b.Placeholder("x");
+  b.RandConst("dw/weights", {3, 3, 2, 3}, -1, 1);  // 6 channels
+  b.Conv("dw/depthwise", "DepthwiseConv2dNative", "x", "dw/weights");
+  b.FusedBN("dw/BatchNorm", "dw/depthwise", 6, /*training=*/true);
+  auto r = Fold(b.g, Mode::kTrain, /*delay=*/10);
+  ASSERT_EQ(r.folded.size(), 1u) << (r.notes.empty() ? "" : r.notes[0]);
+  ASSERT_NE(Find(r.graph, "dw/BatchNorm_Fold/fold_scale_depthwise"), nullptr);
+  ExpectOpDefValid(r.graph, b.g);
+  Tensor x = RandTensor({3, 5, 5, 2}, 21);
+  ExpectClose(RunGraph(b.g, x, "dw/BatchNorm"), RunGraph(r.graph, x, "dw/add_fold", 0));
+  ExpectClose(RunGraph(WithTraining(b.g, false), x, "dw/BatchNorm"), RunGraph(r.graph, x, "dw/add_fold", 10));
+}
+
+TEST(FoldTrain, MatMulUnfusedWithVariableWeights) {
+  G b;
+  b.Placeholder("x");
+  auto* v = b.Node("fc/kernel", "VariableV2", {});
+  SetAttr(v, "dtype", tensorflow::DT_FLOAT);
+  SetAttr(v, "shape", ShapeToProto({5, 4}));
+  b.RandConst("fc/kernel/initial_value", {5, 4}, -1, 1);
+  b.Node("fc/kernel/Assign", "Assign", {"fc/kernel", "fc/kernel/initial_value"});
+  b.Node("fc/kernel/read", "Identity", {"fc/kernel"});
+  b.MatMul("fc/MatMul", "x", "fc/kernel/read");
+  b.RandConst("fc/bias", {4}, -1, 1);
+  b.BiasAdd("fc/BiasAdd", "fc/MatMul", "fc/bias");
+  std::string out = b.UnfusedBN("bn_", "fc/BiasAdd", 4, {4});
+  b.Relu("y", out);
+  auto r = Fold(b.g, Mode::kTrain);
+  ASSERT_EQ(r.folded.size(), 1u) << (r.notes.empty() ? "" : r.notes[0]);
+  EXPECT_EQ(Find(r.graph, "fc/mul_fold")->input(0), "fc/kernel/read");
+  ExpectOpDefValid(r.graph, b.g);
+  Tensor x = RandTensor({3, 5}, 22);
+  ExpectClose(RunGraph(b.g, x, "y"), RunGraph(r.graph, x, "y"));
 }
 
 // ---- the real graphs with batch norms (none has a weighted op before the batch norm) ----
