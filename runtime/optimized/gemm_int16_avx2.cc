@@ -95,6 +95,39 @@ inline void MicroKernel(const int16_t* a, int lda, const int16_t* b, int kpairs,
   for (int r = 0; r < MR; ++r) StoreRow<T>(c[r][0], c[r][1], w, n0, e, out + r * out_stride, ncols);
 }
 
+// Same tile with AVX-VNNI's vpdpwssd (int16 pairs multiplied and accumulated into int32 in one
+// instruction, no saturation: identical integers). Only called when the CPU reports avxvnni.
+template <int MR, typename T>
+__attribute__((target("avx2,fma,avxvnni"))) void MicroKernelVnni(
+    const int16_t* a, int lda, const int16_t* b, int kpairs, const PackedGemmWeights& w, int n0,
+    const Epilogue& e, T* out, int64_t out_stride, int ncols) {
+  __m256i c[MR][2];
+  for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
+  for (int p = 0; p < kpairs; ++p) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 * p));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 * p + 16));
+    for (int r = 0; r < MR; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, a + static_cast<int64_t>(r) * lda + 2 * p, sizeof(pair));
+      const __m256i av = _mm256_set1_epi32(pair);
+      c[r][0] = _mm256_dpwssd_avx_epi32(c[r][0], av, b0);
+      c[r][1] = _mm256_dpwssd_avx_epi32(c[r][1], av, b1);
+    }
+  }
+  for (int r = 0; r < MR; ++r) StoreRow<T>(c[r][0], c[r][1], w, n0, e, out + r * out_stride, ncols);
+}
+
+template <int MR, typename T>
+inline void Tile(bool vnni, const int16_t* a, int lda, const int16_t* b, int kpairs,
+                 const PackedGemmWeights& w, int n0, const Epilogue& e, T* out, int64_t out_stride,
+                 int ncols) {
+  if (vnni) {
+    MicroKernelVnni<MR, T>(a, lda, b, kpairs, w, n0, e, out, out_stride, ncols);
+  } else {
+    MicroKernel<MR, T>(a, lda, b, kpairs, w, n0, e, out, out_stride, ncols);
+  }
+}
+
 template <typename T>
 inline __m256i Widen16(const T* p) {
   const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -176,17 +209,17 @@ void RunBlock(const ConvJob<T>& j, int blk, int p_begin, int p_end, int16_t* a) 
     T* out = j.output + m0 * ostride + n0;
     int r0 = 0;
     for (; r0 + kGemmMr <= mb; r0 += kGemmMr)
-      MicroKernel<kGemmMr, T>(a + r0 * w.k2, w.k2, b, kpairs, w, n0, j.e, out + r0 * ostride,
+      Tile<kGemmMr, T>(w.use_avxvnni, a + r0 * w.k2, w.k2, b, kpairs, w, n0, j.e, out + r0 * ostride,
                               ostride, ncols);
     const int rem = mb - r0;
     const int16_t* ar = a + r0 * w.k2;
     T* o = out + r0 * ostride;
     switch (rem) {
-      case 1: MicroKernel<1, T>(ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 2: MicroKernel<2, T>(ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 3: MicroKernel<3, T>(ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 4: MicroKernel<4, T>(ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 5: MicroKernel<5, T>(ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
+      case 1: Tile<1, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
+      case 2: Tile<2, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
+      case 3: Tile<3, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
+      case 4: Tile<4, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
+      case 5: Tile<5, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
       default: break;
     }
   }

@@ -39,6 +39,9 @@ struct PackedGemmWeights {
   int k2 = 0;        // k rounded up to even
   int panels = 0;    // ceil(n / 16)
   int threads = 1;   // scratch was sized for this many threads
+  // Use the AVX-VNNI micro-kernel (vpdpwssd): set at plan time when the CPU has it and
+  // TFQAT_DISABLE_AVXVNNI is unset. Same integers either way.
+  bool use_avxvnni = false;
   std::vector<int16_t> data;
   // Per-channel epilogue, padded to panels * 16: bias, multiplier, left shift, right shift.
   std::vector<int32_t> bias, multiplier, left_shift, right_shift;

@@ -2,6 +2,7 @@
 // OS support AVX2; null otherwise, so the reference kernels (the portable fallback) run.
 // Conv/FC need the packed weights built by the prepare hook; without them (or with too little
 // scratch, grouped convs, non-constant weights) each entry calls the reference kernel itself.
+#include <cstdlib>
 #include <memory>
 
 #include "runtime/kernel_set.h"
@@ -16,6 +17,15 @@ bool CpuHasAvx2() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvxVnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avxvnni");
 #else
   return false;
 #endif
@@ -135,6 +145,7 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
                        w.get())) {
     return r;
   }
+  w->use_avxvnni = CpuHasAvxVnni() && std::getenv("TFQAT_DISABLE_AVXVNNI") == nullptr;
   r.scratch_bytes = w->ScratchPerThread() * static_cast<size_t>(w->threads);
   r.state = std::move(w);
   return r;

@@ -183,6 +183,17 @@ void RunConv(const ConvCase& c) {
 class ConvTest : public ::testing::TestWithParam<ConvCase> {};
 TEST_P(ConvTest, Int8MatchesReference) { RunConv<int8_t>(GetParam()); }
 TEST_P(ConvTest, Uint8MatchesReference) { RunConv<uint8_t>(GetParam()); }
+// The same cases through the plain-AVX2 micro-kernel when the CPU would pick AVX-VNNI.
+TEST_P(ConvTest, Int8MatchesReferenceWithoutAvxVnni) {
+  setenv("TFQAT_DISABLE_AVXVNNI", "1", 1);
+  RunConv<int8_t>(GetParam());
+  unsetenv("TFQAT_DISABLE_AVXVNNI");
+}
+TEST_P(ConvTest, Uint8MatchesReferenceWithoutAvxVnni) {
+  setenv("TFQAT_DISABLE_AVXVNNI", "1", 1);
+  RunConv<uint8_t>(GetParam());
+  unsetenv("TFQAT_DISABLE_AVXVNNI");
+}
 
 std::vector<ConvCase> ConvCases() {
   std::vector<ConvCase> v;
