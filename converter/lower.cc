@@ -179,11 +179,21 @@ std::optional<FakeQuantRange> Lowerer::ReadRange(int i) {
 std::optional<TfWeights> Lowerer::ReadWeights(const TensorRef& ref0, const tensorflow::NodeDef& user) {
   TensorRef ref = ref0;
   TfWeights w;
+  std::optional<HostTensor<int64_t>> outer_shape;  // Reshape around a per-channel FakeQuant
   for (int guard = 0; guard < 64; ++guard) {
     auto idx = view_->index(ref.node);
     if (!idx) break;
     const auto& n = N(*idx);
     if (IsIdentityLike(n.op())) {
+      ref = DataInputs(*idx).at(0);
+      continue;
+    }
+    if (n.op() == "Reshape" && DataInputs(*idx).size() == 2) {
+      // Reshape(FakeQuantPerChannel(Reshape(w))): how per-channel depthwise weights are
+      // quantized over I*M channels. Element order is kept; the outermost shape is the filter's.
+      auto s = fold_->Int(DataInputs(*idx)[1]);
+      if (!s.ok()) break;
+      if (!outer_shape) outer_shape = *s;
       ref = DataInputs(*idx).at(0);
       continue;
     }
@@ -232,6 +242,21 @@ std::optional<TfWeights> Lowerer::ReadWeights(const TensorRef& ref0, const tenso
     return std::nullopt;
   }
   w.values = std::move(*v);
+  if (outer_shape) {
+    std::vector<int64_t> shape = outer_shape->values;
+    int64_t known = 1;
+    for (int64_t d : shape)
+      if (d != -1) known *= d;
+    for (int64_t& d : shape)
+      if (d == -1 && known > 0) d = w.values.num_elements() / known;
+    int64_t total = 1;
+    for (int64_t d : shape) total *= d;
+    if (total != static_cast<int64_t>(w.values.values.size())) {
+      Error(user, "a Reshape on the weights' path changes the element count", "");
+      return std::nullopt;
+    }
+    w.values.shape = shape;
+  }
   return w;
 }
 

@@ -179,6 +179,22 @@ class Quantizer {
   void PropagateBackward() {
     for (int k = static_cast<int>(m_.ops.size()) - 1; k >= static_cast<int>(num_prefix_); --k) {
       const Op& op = m_.ops[k];
+      if (op.code == OpCode::kAdd && op.inputs.size() == 2 && m_.tensors[op.outputs[0]].range) {
+        // A residual Add whose one operand was not quantized in training (tf.contrib.quantize
+        // and `tfqat rewrite` quantize after the Add only): y = a + b on [ymin, ymax] gives
+        // a in [ymin - bmax, ymax - bmin]; values beyond it saturate y (or its ReLU) anyway.
+        for (int j = 0; j < 2; ++j) {
+          Tensor& a = m_.tensors[op.inputs[j]];
+          const Tensor& b = m_.tensors[op.inputs[1 - j]];
+          if (a.range || a.quant || !b.range) continue;
+          const FakeQuantRange& y = *m_.tensors[op.outputs[0]].range;
+          FakeQuantRange r{std::min(0.f, y.min - b.range->max), std::max(0.f, y.max - b.range->min), 8, false, ""};
+          a.range = r;
+          diag_->warnings.push_back(absl::StrCat(Describe(op.inputs[j]), " (an operand of the Add '", op.tf_node,
+                                                 "') had no FakeQuant; derived its range [", r.min, ", ", r.max,
+                                                 "] from the Add's output and other operand (training kept it float)"));
+        }
+      }
       const bool passes = op.requantize || KeepsInputParams(op.code) || op.code == OpCode::kRelu ||
                           op.code == OpCode::kRelu6;
       if (!passes) continue;
