@@ -335,9 +335,9 @@ class Folder {
       auto ts = consts_.Eval(sc.node, sc.port);
       auto to = consts_.Eval(off.node, off.port);
       if (!ts.ok() || !to.ok()) {
-        // Not a batch norm in inference form (or one with variable statistics): nothing to say
-        // unless the scale comes from an Rsqrt (then it looks like a batch norm).
-        return skip(absl::StrCat("its scale/offset are not constants (",
+        // Not a batch norm in inference form (batch moments, or variable statistics).
+        return skip(absl::StrCat("its scale/offset are not constants (unfused chains are folded only "
+                                 "with constant parameters; ",
                                  (!ts.ok() ? ts.status() : to.status()).message(), ")"));
       }
       auto k = PerChannel(*ts, layout.channels, axis_from_end);

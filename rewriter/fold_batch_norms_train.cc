@@ -265,21 +265,27 @@ absl::Status EmitTrainMovingFold(const GraphView& view, const FoldBatchNormsOpti
   const std::string L = ScopeOf(view.node(cand.weighted).name());
   const std::string P = L + "/BatchNorm_Fold";
   const int32_t C = static_cast<int32_t>(l.channels);
+  // Only parameters (constants, variable reads) may be folded into the weights: a tensor
+  // computed from the data (e.g. from the layer's own output) would make a cycle.
+  if (!cand.fused) {
+    *why = "train mode folds an unfused chain only when its scale and offset are constants";
+    return absl::OkStatus();
+  }
+  for (const auto& p : cand.params) {
+    auto ref = ParseTensorRef(p);
+    if (!ref.ok() || !IsParamRead(view, *view.index(ref->node))) {
+      *why = absl::StrCat("its parameter '", p, "' is not a constant or a variable read");
+      return absl::OkStatus();
+    }
+  }
   std::string k, c;
-  if (cand.fused) {
+  {
     const std::string eps = b->ConstFloat(P + "/epsilon", {}, {cand.epsilon});
     const std::string sigma = b->Op(
         P + "/sigma", "Sqrt", {b->Op(P + "/variance_eps", "AddV2", {cand.params[3], eps}, DT_FLOAT)}, DT_FLOAT);
     k = b->Op(P + "/fold_scale", "RealDiv", {cand.params[0], sigma}, DT_FLOAT);
     c = b->Op(P + "/bias", "Sub", {cand.params[1], b->Op(P + "/scaled_mean", "Mul", {cand.params[2], k}, DT_FLOAT)},
               DT_FLOAT);
-  } else {
-    const auto* m = cand.match;
-    const auto sc = *m->Get("scale");
-    const auto off = *m->Get("offset");
-    k = b->Reshape(P + "/fold_scale", TensorRef{view.node(sc.node).name(), sc.port, false}.ToString(), {C});
-    c = b->Reshape(P + "/bias", TensorRef{view.node(off.node).name(), off.port, false}.ToString(), {C});
-    if (bn.op() == "Sub") c = b->Op(P + "/bias_neg", "Sub", {b->ConstFloat(P + "/zero", {}, {0.f}), c}, DT_FLOAT);
   }
   if (!cand.bias_param.empty()) {
     std::string bp = b->Reshape(P + "/bias_flat", cand.bias_param, {C});
@@ -292,7 +298,6 @@ absl::Status EmitTrainMovingFold(const GraphView& view, const FoldBatchNormsOpti
   const std::string c_r = PerChannelToOutput(l, c, P + "/bias_nchw", b);
   const std::string add_fold = b->Op(L + "/add_fold", "AddV2", {view.node(cand.weighted).name(), c_r}, DT_FLOAT);
   g->RewireConsumers(TensorRef{bn.name(), 0, false}, TensorRef{add_fold, 0, false});
-  (void)why;
   fl->output = add_fold;
   fl->folded_weights = mul_fold;
   return absl::OkStatus();
