@@ -732,7 +732,8 @@ void Auditor::AnalyzeRanges() {
       SetFromFakeQuant(&r, n);
       continue;
     }
-    if (kIdentityLike.Contains(op)) {
+    const bool layer_root = layer_of_[n] >= 0 && layers_[layer_of_[n]].output == n;
+    if (kIdentityLike.Contains(op) && !layer_root) {
       int in = DataInput(n, 0);
       if (in >= 0) r = range_[in];
       r.needed = false;

@@ -607,6 +607,9 @@ TEST(AuditTest, RealQatModelAuditsTruthfully) {
   EXPECT_EQ(with_wq, weights_quant);
   EXPECT_FALSE(rep.legacy_quantized);
   EXPECT_TRUE(rep.HasProblems());
+  // Layers ending in an Identity "activation" (the linear bottleneck projections) still have
+  // their output range checked: every layer output is a listed tensor.
+  for (const auto& l : rep.layers) EXPECT_NE(TensorOf(rep, l.output), nullptr) << l.output;
   // The SSD heads concatenate box predictions quantized on different power-of-two ranges.
   auto concat = With(rep, audit_rule::kConcatRanges);
   ASSERT_EQ(concat.size(), 2u) << Dump(rep);
