@@ -1,14 +1,86 @@
-// PLACEHOLDER: replaced by the issue that builds `tfqat rewrite`.
+// `tfqat rewrite GRAPH -o OUT [--mode train|eval] [options] [--report FILE.json] [--json]`
+// Folds batch norms, then inserts FakeQuant nodes (rewriter/rewrite.h). The human summary goes
+// to stderr; --report writes the per-layer JSON report; --json prints it on stdout.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "graph/file_util.h"
+#include "graph/graph_io.h"
+#include "graph/status_macros.h"
+#include "rewriter/rewrite.h"
 
 namespace tfqat::cli {
+namespace {
+
+struct RewriteArgs {
+  std::string graph;
+  std::string out;
+  std::string mode = "train";
+  std::string report;
+  bool json = false;
+  bool quiet = false;
+  bool no_fold = false;
+  RewriteOptions options;
+};
+
+absl::Status RunRewrite(RewriteArgs& a) {
+  if (a.mode == "train") {
+    a.options.quantize.mode = QuantizeOptions::Mode::kTrain;
+  } else if (a.mode == "eval") {
+    a.options.quantize.mode = QuantizeOptions::Mode::kEval;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--mode must be train or eval, got '", a.mode, "'"));
+  }
+  a.options.fold_batch_norms = !a.no_fold;
+  TFQAT_ASSIGN_OR_RETURN(tensorflow::GraphDef graph, LoadGraphDef(a.graph));
+  TFQAT_ASSIGN_OR_RETURN(RewriteResult result, Rewrite(graph, a.options));
+  TFQAT_RETURN_IF_ERROR(SaveGraphDef(result.graph, a.out));
+  nlohmann::json report = RewriteReportJson(result, a.options);
+  report["input"] = a.graph;
+  report["output"] = a.out;
+  if (!a.report.empty()) {
+    TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.report, report.dump(2) + "\n"));
+  }
+  if (!a.quiet) std::cerr << RewriteSummary(result, a.options);
+  if (a.json) std::cout << report.dump(2) << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 void AddRewriteCommand(CLI::App& app, int* exit_code) {
-  auto* sub = app.add_subcommand("rewrite", "(not built yet)");
-  sub->allow_extras();
-  sub->callback([exit_code] {
-    *exit_code = ReportError("rewrite", absl::UnimplementedError("this subcommand is not built yet"));
+  auto a = std::make_shared<RewriteArgs>();
+  QuantizeOptions& q = a->options.quantize;
+  auto* sub = app.add_subcommand(
+      "rewrite", "Fold batch norms and insert FakeQuant nodes (training or eval graph)");
+  sub->add_option("graph", a->graph, "input GraphDef (.pb or .pbtxt)")->required();
+  sub->add_option("-o,--out", a->out, "output GraphDef (.pbtxt paths are written as text)")->required();
+  sub->add_option("--mode", a->mode, "train (ranges updated, quant delay) or eval (ranges read only)")
+      ->check(CLI::IsMember({"train", "eval"}));
+  sub->add_option("--weight-bits", q.weight_bits, "weight bits (2..16)")->check(CLI::Range(2, 16));
+  sub->add_option("--activation-bits", q.activation_bits, "activation bits (2..16)")->check(CLI::Range(2, 16));
+  sub->add_flag("--symmetric", q.symmetric, "symmetric weight ranges");
+  sub->add_flag("--narrow-range-weights,!--no-narrow-range-weights", q.narrow_range_weights,
+                "weights use [1, 2^b-1] (default on)");
+  sub->add_flag("--per-channel", q.per_channel, "per-output-channel weight ranges");
+  sub->add_option("--quant-delay", q.quant_delay, "train: quantize from this global_step on");
+  sub->add_option("--freeze-bn-delay", a->options.freeze_bn_delay,
+                  "train: batch norms use moving statistics from this global_step on");
+  sub->add_option("--ema-decay", q.ema_decay, "activation range EMA decay (default 0.999)");
+  sub->add_flag("--quantize-inputs", q.quantize_inputs, "also quantize float Placeholder inputs");
+  sub->add_option("--scope", q.scope, "only layers whose weighted op's name starts with this prefix");
+  sub->add_option("--exclude", q.exclude, "glob of node names (or scopes) to leave in float (repeatable)");
+  sub->add_option("--output-node", q.outputs,
+                  "fetched graph output that must stay a layer boundary (repeatable)");
+  sub->add_flag("--no-fold-batch-norms", a->no_fold, "skip batch-norm folding");
+  sub->add_option("--report", a->report, "write the per-layer JSON report here");
+  sub->add_flag("--json", a->json, "print the JSON report on stdout");
+  sub->add_flag("-q,--quiet", a->quiet, "no summary on stderr");
+  sub->callback([a, exit_code] {
+    absl::Status st = RunRewrite(*a);
+    *exit_code = st.ok() ? kExitOk : ReportError("rewrite", st);
   });
 }
 

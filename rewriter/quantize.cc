@@ -623,6 +623,22 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
       result.layers.push_back(std::move(rep));
       continue;
     }
+    {
+      // Train-mode batch-norm folding keeps the un-folded layer only to compute the batch
+      // statistics (its consumers all sit under */BatchNorm_Fold/): never quantize that copy.
+      bool only_stats = false;
+      for (const Consumer& c : view_.fanout(l.output)) {
+        if (c.is_control) continue;
+        only_stats = absl::StrContains(view_.node(c.node).name(), "/BatchNorm_Fold/");
+        if (!only_stats) break;
+      }
+      if (only_stats) {
+        rep.skipped.push_back("layer: only feeds batch-norm statistics (the un-folded copy kept by "
+                              "train-mode folding)");
+        result.layers.push_back(std::move(rep));
+        continue;
+      }
+    }
     if (l.bias >= 0) rep.skipped.push_back(absl::StrCat("bias '", view_.node(l.bias).name(), "': never quantized"));
     // Weights.
     if (l.weights_quant >= 0) {

@@ -1,0 +1,50 @@
+// The `tfqat rewrite` pipeline, an explicit ordered list of passes:
+//   1. FoldBatchNorms   (rewriter/fold_batch_norms.h; eval: exact folding, train: correction scheme)
+//   2. InsertFakeQuant  (rewriter/quantize.h)
+// plus the rewrite report (JSON and the human summary).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "proto/graph.pb.h"
+#include "rewriter/fold_batch_norms.h"
+#include "rewriter/quantize.h"
+
+namespace tfqat {
+
+// The batch-norm folding step (FoldBatchNorms from rewriter/fold_batch_norms.h).
+using FoldBatchNormsPass = std::function<absl::StatusOr<FoldBatchNormsResult>(
+    const tensorflow::GraphDef&, const FoldBatchNormsOptions&)>;
+
+// The folding pass the pipeline uses by default: FoldBatchNorms.
+FoldBatchNormsPass DefaultFoldBatchNormsPass();
+
+struct RewriteOptions {
+  QuantizeOptions quantize;
+  bool fold_batch_norms = true;
+  // Step 1 of the pipeline; DefaultFoldBatchNormsPass() unless a test injects another.
+  FoldBatchNormsPass fold_pass = DefaultFoldBatchNormsPass();
+  int64_t freeze_bn_delay = 0;  // train mode: batch norm switches to moving statistics here
+};
+
+struct RewriteResult {
+  tensorflow::GraphDef graph;
+  std::vector<FoldedLayer> folded;
+  std::vector<std::string> fold_notes;
+  QuantizeResult quantize;  // its .graph is moved into `graph`
+  int input_nodes = 0;
+  int output_nodes = 0;
+};
+
+absl::StatusOr<RewriteResult> Rewrite(const tensorflow::GraphDef& graph, const RewriteOptions& options);
+
+// The --report JSON: options, batch-norm folds, one entry per layer, totals.
+nlohmann::json RewriteReportJson(const RewriteResult& result, const RewriteOptions& options);
+// The human summary printed on stderr.
+std::string RewriteSummary(const RewriteResult& result, const RewriteOptions& options);
+
+}  // namespace tfqat
