@@ -34,6 +34,11 @@ test-asan: deps
 	@bash scripts/prepare-peers.sh $(ASAN_BUILD)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L unit
 
+# libFuzzer on the GraphDef loader + validator (clang, ASan+UBSan), FUZZ_SECONDS long.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	@bash tests/fuzz/run_fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
+
 bench: build
 	@bash scripts/bench.sh $(BUILD)
 

@@ -7,6 +7,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/text_format.h"
 #include "graph/file_util.h"
 
@@ -37,6 +38,19 @@ bool LooksLikeText(absl::string_view bytes) {
   return false;
 }
 
+// Printable ASCII/UTF-8 text without NUL or other control bytes in its first 4 KiB. Input like
+// that which does not decode as a binary GraphDef is reported with the text parser's error
+// ("no field named ..."), which is more useful than "corrupt protobuf".
+bool LooksPrintable(absl::string_view bytes) {
+  absl::string_view head = bytes.substr(0, 4096);
+  for (char ch : head) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '\n' || c == '\r' || c == '\t') continue;
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
 class CollectingErrors : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
@@ -59,7 +73,24 @@ absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(absl::string_view bytes, cons
     return absl::InvalidArgumentError(
         absl::StrCat(origin, ": ", bytes.size(), " bytes exceeds protobuf's 2 GiB message limit"));
   }
-  if (LooksLikeText(bytes)) {
+  bool text = LooksLikeText(bytes);
+  if (!text) {
+    google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                             static_cast<int>(bytes.size()));
+    in.SetTotalBytesLimit(INT_MAX);
+    in.SetRecursionLimit(1000);
+    bool ok = graph.MergeFromCodedStream(&in) && in.ConsumedEntireMessage();
+    if ((!ok || graph.node_size() == 0) && LooksPrintable(bytes)) {
+      // Printable input that is no binary GraphDef: report it as text (what it most likely is).
+      text = true;
+      graph.Clear();
+    } else if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, ": not a valid binary GraphDef (corrupt or truncated protobuf); "
+                  "expected a TensorFlow .pb or .pbtxt file"));
+    }
+  }
+  if (text) {
     google::protobuf::TextFormat::Parser parser;
     CollectingErrors errors;
     parser.RecordErrorsTo(&errors);
@@ -68,23 +99,15 @@ absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(absl::string_view bytes, cons
       return absl::InvalidArgumentError(
           absl::StrCat(origin, ": not a valid text GraphDef (", errors.first(), ")"));
     }
-    return graph;
   }
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                           static_cast<int>(bytes.size()));
-  in.SetTotalBytesLimit(INT_MAX);
-  in.SetRecursionLimit(1000);
-  if (!graph.MergeFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        origin, ": not a valid binary GraphDef (corrupt or truncated protobuf); "
-                "expected a TensorFlow .pb or .pbtxt file"));
-  }
-  // A random blob can decode as a GraphDef with nonsense nodes; demand at least names/ops
-  // that look like text.
-  for (const auto& node : graph.node()) {
-    if (node.name().empty()) {
+  // A random blob can decode as a GraphDef with nonsense nodes; demand at least a name and an
+  // op on every node.
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const auto& node = graph.node(i);
+    if (node.name().empty() || node.op().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          origin, ": decoded a node without a name; the file is not a GraphDef or is corrupt"));
+          origin, ": node #", i, " has no ", node.name().empty() ? "name" : "op",
+          "; the file is not a GraphDef or is corrupt"));
     }
   }
   if (graph.node_size() == 0 && graph.library().function_size() == 0) {
@@ -108,8 +131,19 @@ absl::StatusOr<std::string> SerializeGraphDef(const tensorflow::GraphDef& graph,
     }
     return out;
   }
-  if (!graph.SerializeToString(&out)) {
-    return absl::InternalError("could not serialize GraphDef (over 2 GiB?)");
+  const size_t size = graph.ByteSizeLong();
+  if (size > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("GraphDef serializes to ", size, " bytes, over protobuf's 2 GiB limit"));
+  }
+  // Deterministic: map fields (NodeDef.attr) in key order, so the same graph always gives the
+  // same bytes (reproducible outputs, byte-comparable round trips).
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    graph.SerializeWithCachedSizes(&coded);
+    if (coded.HadError()) return absl::InternalError("could not serialize GraphDef");
   }
   return out;
 }

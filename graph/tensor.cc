@@ -1,6 +1,8 @@
 #include "graph/tensor.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -93,13 +95,27 @@ absl::StatusOr<int64_t> CountElements(const std::vector<int64_t>& shape, absl::s
   return static_cast<int64_t>(n);
 }
 
+// static_cast, except that floating values converted to an integer type saturate (NaN -> 0)
+// instead of being undefined behaviour when out of range.
+template <typename T, typename S>
+T ConvertValue(S v) {
+  if constexpr (std::is_integral_v<T> && std::is_floating_point_v<S>) {
+    if (std::isnan(v)) return T{0};
+    if (v <= static_cast<S>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<S>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
 template <typename Src, typename T>
 void FromBytes(const std::string& bytes, int64_t n, std::vector<T>* out) {
   out->resize(n);
   for (int64_t i = 0; i < n; ++i) {
     Src v;
     std::memcpy(&v, bytes.data() + i * sizeof(Src), sizeof(Src));
-    (*out)[i] = static_cast<T>(v);
+    (*out)[i] = ConvertValue<T>(v);
   }
 }
 
@@ -113,7 +129,7 @@ absl::Status FromField(const Field& field, int64_t n, absl::string_view context,
   out->assign(n, T{});
   for (int64_t i = 0; i < n; ++i) {
     if (have == 0) break;
-    (*out)[i] = static_cast<T>(field.Get(i < have ? static_cast<int>(i) : static_cast<int>(have - 1)));
+    (*out)[i] = ConvertValue<T>(field.Get(i < have ? static_cast<int>(i) : static_cast<int>(have - 1)));
   }
   return absl::OkStatus();
 }
@@ -235,7 +251,20 @@ absl::StatusOr<HostTensor<T>> DecodeTensor(const tensorflow::TensorProto& proto,
       std::vector<uint16_t> raw;
       if (packed) FromBytes<uint16_t>(bytes, n, &raw); else st = FromField(proto.half_val(), n, context, &raw);
       out.values.resize(n);
-      for (int64_t i = 0; i < n && st.ok(); ++i) out.values[i] = static_cast<T>(HalfToFloat(raw[i]));
+      for (int64_t i = 0; i < n && st.ok(); ++i) out.values[i] = ConvertValue<T>(HalfToFloat(raw[i]));
+      break;
+    }
+    case tensorflow::DT_BFLOAT16: {
+      // bfloat16 is the upper half of a float32; half_val holds the raw 16 bits.
+      std::vector<uint16_t> raw;
+      if (packed) FromBytes<uint16_t>(bytes, n, &raw); else st = FromField(proto.half_val(), n, context, &raw);
+      out.values.resize(n);
+      for (int64_t i = 0; i < n && st.ok(); ++i) {
+        uint32_t bits = static_cast<uint32_t>(raw[i]) << 16;
+        float f;
+        std::memcpy(&f, &bits, 4);
+        out.values[i] = ConvertValue<T>(f);
+      }
       break;
     }
     default:

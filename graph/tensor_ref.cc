@@ -1,9 +1,29 @@
 #include "graph/tensor_ref.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace tfqat {
+namespace {
+
+// Splits "name:123" into ("name", 123) the way TensorFlow's ParseTensorName does: only a
+// non-empty run of decimal digits after the last ':' is a port; anything else ("a:", "a:x",
+// "a:-1", "a: 1") stays part of the name. Ports above 2^31-1 are not ports either.
+absl::string_view SplitPort(absl::string_view s, int* port) {
+  *port = 0;
+  size_t colon = s.rfind(':');
+  if (colon == absl::string_view::npos || colon + 1 == s.size()) return s;
+  int64_t p = 0;
+  for (size_t i = colon + 1; i < s.size(); ++i) {
+    char c = s[i];
+    if (c < '0' || c > '9') return s;
+    p = p * 10 + (c - '0');
+    if (p > 0x7fffffff) return s;
+  }
+  *port = static_cast<int>(p);
+  return s.substr(0, colon);
+}
+
+}  // namespace
 
 std::string TensorRef::ToString() const {
   if (is_control) return absl::StrCat("^", node);
@@ -21,15 +41,10 @@ absl::StatusOr<TensorRef> ParseTensorRef(absl::string_view input) {
   if (s.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("empty input name '", input, "'"));
   }
-  size_t colon = s.rfind(':');
-  if (colon != absl::string_view::npos && !ref.is_control) {
-    absl::string_view port = s.substr(colon + 1);
-    int p = 0;
-    if (!port.empty() && absl::SimpleAtoi(port, &p) && p >= 0) {
-      ref.port = p;
-      s = s.substr(0, colon);
-    }
-  }
+  int port = 0;
+  s = SplitPort(s, &port);
+  // A control edge has no port; TensorFlow accepts (and ignores) one written as "^a:1".
+  if (!ref.is_control) ref.port = port;
   if (s.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("input '", input, "' has no node name"));
   }
@@ -39,13 +54,8 @@ absl::StatusOr<TensorRef> ParseTensorRef(absl::string_view input) {
 
 absl::string_view NodeNameOf(absl::string_view input) {
   if (!input.empty() && input[0] == '^') input.remove_prefix(1);
-  size_t colon = input.rfind(':');
-  if (colon != absl::string_view::npos) {
-    absl::string_view port = input.substr(colon + 1);
-    int p;
-    if (!port.empty() && absl::SimpleAtoi(port, &p)) return input.substr(0, colon);
-  }
-  return input;
+  int port = 0;
+  return SplitPort(input, &port);
 }
 
 }  // namespace tfqat

@@ -1,6 +1,7 @@
 // The one parser of NodeDef input strings: "node", "node:port", "^node".
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 

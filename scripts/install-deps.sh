@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake ninja-build pkg-config ccache git
+  build-essential cmake ninja-build pkg-config ccache git ca-certificates
   protobuf-compiler libprotobuf-dev   # TensorFlow GraphDef protos
   libabsl-dev                         # absl::Status and containers
   libeigen3-dev                       # trainer (Eigen Tensor)
@@ -25,11 +25,14 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
-# nodejs from another source may bring its own npm; accept any working npm.
-if [[ " ${missing[*]} " == *" npm "* ]] && command -v npm >/dev/null 2>&1; then
-  missing=("${missing[@]/npm}")
+# nodejs from another source (e.g. NodeSource) brings its own npm; accept any working npm.
+if command -v npm >/dev/null 2>&1; then
+  kept=()
+  for p in ${missing[@]+"${missing[@]}"}; do
+    [ "$p" = npm ] || kept+=("$p")
+  done
+  missing=(${kept[@]+"${kept[@]}"})
 fi
-missing=(${missing[@]+"${missing[@]}"})
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
