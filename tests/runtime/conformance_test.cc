@@ -22,6 +22,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/tflite_schema_generated.h"
 #include "runtime/interpreter.h"
+#include "tests/runtime/test_models.h"
 
 namespace tfqat::runtime {
 namespace {
@@ -279,6 +280,47 @@ TEST(PerOperator, QuantizedModelsMatchPeerPerOperator) {
                   s.max_diff);
       EXPECT_LE(s.max_diff, xnn_rounding ? 1 : 0) << rel << " op " << k << " " << op_name;
     }
+  }
+  fs::remove_all(dir);
+}
+
+// Quantized LOGISTIC and TANH (uint8 and int8, not used by the shared models): one-op models,
+// every one of the 256 input values, against the peer.
+TEST(PerOperator, LogisticAndTanhAllInputs) {
+  if (!fs::exists(PeerScript())) GTEST_SKIP() << "missing " << PeerScript() << " (run scripts/prepare-peers.sh)";
+  struct Case { tflite::BuiltinOperator op; tflite::TensorType type; float in_scale; int in_zp; float out_scale; int out_zp; };
+  const Case cases[] = {
+      {tflite::BuiltinOperator::LOGISTIC, tflite::TensorType::UINT8, 0.0625f, 128, 1.f / 256, 0},
+      {tflite::BuiltinOperator::LOGISTIC, tflite::TensorType::INT8, 0.03f, -5, 1.f / 256, -128},
+      {tflite::BuiltinOperator::TANH, tflite::TensorType::UINT8, 0.0625f, 128, 1.f / 128, 128},
+      {tflite::BuiltinOperator::TANH, tflite::TensorType::INT8, 0.05f, 3, 1.f / 128, 0}};
+  const fs::path dir = fs::temp_directory_path() / absl::StrCat("tfqat_rt_act_", ::getpid());
+  fs::create_directories(dir);
+  for (const Case& c : cases) {
+    auto m = testing::EmptyModel();
+    const int x = testing::AddTensor(m.get(), "x", c.type, {1, 256}, c.in_scale, c.in_zp);
+    const int y = testing::AddTensor(m.get(), "y", c.type, {1, 256}, c.out_scale, c.out_zp);
+    auto op = std::make_unique<tflite::OperatorT>();
+    op->opcode_index = testing::AddOpCode(m.get(), c.op);
+    op->inputs = {x};
+    op->outputs = {y};
+    m->subgraphs[0]->operators.push_back(std::move(op));
+    m->subgraphs[0]->inputs = {x};
+    m->subgraphs[0]->outputs = {y};
+    const std::string bytes = testing::Serialize(*m);
+    auto it = Interpreter::CreateFromBuffer(bytes, InterpreterOptions{});
+    ASSERT_TRUE(it.ok()) << it.status().message();
+    for (int i = 0; i < 256; ++i) static_cast<uint8_t*>((*it)->input_data(0))[i] = static_cast<uint8_t>(i);
+    ASSERT_TRUE((*it)->Invoke().ok());
+    const std::string mpath = (dir / "act.tflite").string(), ipath = (dir / "in0.bin").string();
+    std::ofstream(mpath, std::ios::binary).write(bytes.data(), bytes.size());
+    std::ofstream(ipath, std::ios::binary).write(static_cast<const char*>((*it)->input_data(0)), 256);
+    ASSERT_EQ(RunCommand(absl::StrCat("node ", PeerScript(), " ", mpath, " -i ", ipath, " --raw-dir ", dir.string(),
+                                      " -o ", (dir / "peer.json").string(), " 2>/dev/null")), 0);
+    const Stats s = Compare((*it)->output(0), (*it)->output_data(0), ReadAll((dir / "output_0.bin").string()));
+    std::printf("[per-op] %s %s all 256 inputs: %lld differ\n", tflite::EnumNameBuiltinOperator(c.op),
+                tflite::EnumNameTensorType(c.type), static_cast<long long>(s.mismatches));
+    EXPECT_EQ(s.mismatches, 0) << tflite::EnumNameBuiltinOperator(c.op) << " " << tflite::EnumNameTensorType(c.type);
   }
   fs::remove_all(dir);
 }
