@@ -619,6 +619,12 @@ TEST(AuditTest, RealQatModelAuditsTruthfully) {
   // Every FakeQuant range here is a power of two wide (min_po2/max_po2): none is flagged as empty.
   EXPECT_TRUE(With(rep, audit_rule::kEmptyRange).empty());
   EXPECT_TRUE(With(rep, audit_rule::kBitWidth).empty());
+  // The one tensor without a range: the final RealDiv (scale_logits) has no FakeQuant.
+  auto missing = With(rep, audit_rule::kMissingRange);
+  ASSERT_EQ(missing.size(), 1u) << Dump(rep);
+  EXPECT_EQ(missing[0]->op, "RealDiv");
+  EXPECT_EQ(rep.Count(AuditSeverity::kError), 1);
+  EXPECT_EQ(rep.Count(AuditSeverity::kWarning), 74);
 }
 
 // ---------------------------------------------------------------------------------------------
