@@ -18,6 +18,7 @@
 #include "graph/npy.h"
 #include "graph/status_macros.h"
 #include "workflow/metrics.h"
+#include "workflow/model_runner.h"
 #include "workflow/subprocess.h"
 
 namespace tfqat::workflow {
@@ -198,15 +199,35 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
                                    {o.float_graph}, {p_inspect}, &report));
   // 2. rewrite (train mode)
   std::vector<std::string> rewrite = {"rewrite", o.float_graph, "-o", p_train_graph, "--mode", "train",
-                                      "--report", p_rewrite_report, "--quant-delay", absl::StrCat(o.quant_delay)};
+                                      "--report", p_rewrite_report, "--quant-delay", absl::StrCat(o.quant_delay),
+                                      "--quantize-inputs"};
   if (o.inference_type == "int8") {
     rewrite.push_back("--per-channel");
     rewrite.push_back("--symmetric");
   }
   TFQAT_RETURN_IF_ERROR(stages.Run("rewrite", {{rewrite}}, {o.float_graph}, {p_train_graph}, &report));
+  // The rewrite quantizes the logits layer's output with a FakeQuant that consumes the logits
+  // node: train on, freeze to and convert that quantized tensor, as integer inference sees it.
+  std::string qoutput = o.output_node;
+  {
+    TFQAT_ASSIGN_OR_RETURN(tensorflow::GraphDef train_graph, LoadGraphDef(p_train_graph));
+    TFQAT_ASSIGN_OR_RETURN(GraphView tv, GraphView::Create(train_graph));
+    if (auto idx = tv.index(o.output_node)) {
+      for (const Consumer& c : tv.consumers(*idx, 0)) {
+        const auto& op = tv.node(c.node).op();
+        if (c.input_slot == 0 && (op == "FakeQuantWithMinMaxVars" || op == "FakeQuantWithMinMaxArgs")) {
+          qoutput = tv.node(c.node).name();
+          break;
+        }
+      }
+    }
+    // In train mode the FakeQuant may sit behind the quant-delay switch; its consumer then is a
+    // SelectV2 — the frozen graph resolves it, the FakeQuant node itself stays the output.
+  }
+  report["quantized_output"] = qoutput;
   // 3. train (or calibrate)
   std::vector<std::string> train = {"train", p_train_graph, "--data", o.data, "--labels", o.labels,
-                                    "--logits", o.output_node, "--input", input, "-o", p_trained,
+                                    "--logits", qoutput, "--input", input, "-o", p_trained,
                                     "--batch", absl::StrCat(o.batch), "--lr", absl::StrCat(o.lr),
                                     "--optimizer", o.optimizer, "--seed", absl::StrCat(o.seed),
                                     "--threads", threads, "--scale", absl::StrFormat("%.17g", scale),
@@ -231,7 +252,7 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
   TFQAT_RETURN_IF_ERROR(stages.Run(o.calibrate_only ? "calibrate" : "train", {{train}},
                                    {p_train_graph, o.data, o.labels}, {p_trained}, &report));
   // 4. freeze
-  TFQAT_RETURN_IF_ERROR(stages.Run("freeze", {{{"freeze", p_trained, "-o", p_frozen, "--outputs", o.output_node}}},
+  TFQAT_RETURN_IF_ERROR(stages.Run("freeze", {{{"freeze", p_trained, "-o", p_frozen, "--outputs", qoutput}}},
                                    {p_trained}, {p_frozen}, &report));
   // 5. audit: refuse to convert when anything lacks a range.
   int audit_exit = 0;
@@ -247,7 +268,7 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
   // 6. convert (+ the float model for the size/latency comparison)
   std::string shape = absl::StrJoin(sample_shape, ",");
   std::vector<std::string> convert = {"convert", p_frozen, "-o", o.output_tflite, "--input-arrays", input,
-                                      "--output-arrays", o.output_node, "--input-shapes", shape,
+                                      "--output-arrays", qoutput, "--input-shapes", shape,
                                       "--inference-type", o.inference_type, "--json"};
   std::vector<std::string> convert_float = {"convert", o.float_graph, "-o", p_float_tflite, "--input-arrays", input,
                                             "--output-arrays", o.output_node, "--input-shapes", shape,
@@ -264,13 +285,11 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
   std::vector<View> views = {
       {"float", d_float, {"exec", o.float_graph, "--input", input + "=" + p_val, "--output", o.output_node,
                           "--out-dir", d_float, "--threads", threads}},
-      {"fake_quant", d_fq, {"exec", p_frozen, "--input", input + "=" + p_val, "--output", o.output_node,
+      {"fake_quant", d_fq, {"exec", p_frozen, "--input", input + "=" + p_val, "--output", qoutput,
                             "--out-dir", d_fq, "--threads", threads}},
-      {"int8", d_int, {"run", o.output_tflite, "--input", p_val, "--out-dir", d_int, "--dequantize",
-                       "--threads", threads, "--json"}},
   };
   for (const auto& v : views) {
-    TFQAT_ASSIGN_OR_RETURN(int rc, RunTfqat({v.args, v.name == "int8" ? d_int + "/run.json" : "", o.quiet}));
+    TFQAT_ASSIGN_OR_RETURN(int rc, RunTfqat({v.args, "", o.quiet}));
     if (rc != 0) {
       return absl::AbortedError(absl::StrCat("verify: ", CommandLine(v.args), " failed (exit ", rc, ")"));
     }
@@ -284,31 +303,26 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
   TFQAT_ASSIGN_OR_RETURN(NpyArray labels_arr, ReadNpy(val_labels));
   TFQAT_ASSIGN_OR_RETURN(std::vector<int64_t> labels, Labels(labels_arr));
   std::map<std::string, NpyArray> outs;
-  std::map<std::string, std::vector<int64_t>> preds;
   for (const auto& v : views) {
     TFQAT_ASSIGN_OR_RETURN(std::string path, find_npy(v.dir));
     TFQAT_ASSIGN_OR_RETURN(outs[v.name], ReadNpy(path));
-    TFQAT_ASSIGN_OR_RETURN(preds[v.name], ArgMaxRows(outs[v.name]));
-    if (preds[v.name].size() != labels.size()) {
-      return absl::InternalError(absl::StrCat("verify: ", v.name, " gave ", preds[v.name].size(),
+  }
+  // The integer model, example by example, in tfqat's runtime.
+  TFQAT_ASSIGN_OR_RETURN(NpyArray val_input, ReadNpy(p_val));
+  TFQAT_ASSIGN_OR_RETURN(BatchRunResult int_run, RunTfliteOverBatch(o.output_tflite, val_input, {o.threads}));
+  outs["int8"] = int_run.output;
+  TFQAT_RETURN_IF_ERROR(WriteNpy(d_int + "/output_dequantized.npy", int_run.output));
+  TFQAT_RETURN_IF_ERROR(WriteNpy(d_int + "/output_raw.npy", int_run.raw_output));
+  std::map<std::string, std::vector<int64_t>> preds;
+  for (const char* name : {"float", "fake_quant", "int8"}) {
+    TFQAT_ASSIGN_OR_RETURN(preds[name], ArgMaxRows(outs[name]));
+    if (preds[name].size() != labels.size()) {
+      return absl::InternalError(absl::StrCat("verify: ", name, " gave ", preds[name].size(),
                                               " predictions for ", labels.size(), " labels"));
     }
-    report["accuracy"][v.name] = Accuracy(preds[v.name], labels);
+    report["accuracy"][name] = Accuracy(preds[name], labels);
   }
-  // Output quantization step, from the runtime's report on the model.
-  double out_scale = 0;
-  if (auto run_json = ReadJson(d_int + "/run.json"); run_json.ok()) {
-    const json& j = *run_json;
-    if (j.contains("outputs") && !j["outputs"].empty()) {
-      const json& q = j["outputs"][0];
-      if (q.contains("quantization") && q["quantization"].contains("scale")) {
-        const json& s = q["quantization"]["scale"];
-        out_scale = s.is_array() ? (s.empty() ? 0.0 : s[0].get<double>()) : s.get<double>();
-      } else if (q.contains("scale")) {
-        out_scale = q["scale"].get<double>();
-      }
-    }
-  }
+  const double out_scale = int_run.output_scale;
   TFQAT_ASSIGN_OR_RETURN(ErrorStats diff, CompareArrays(outs["fake_quant"].ToFloat(), outs["int8"].ToFloat(), out_scale));
   int64_t agree = 0;
   for (size_t i = 0; i < labels.size(); ++i) agree += preds["fake_quant"][i] == preds["int8"][i];
@@ -331,8 +345,7 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
     if (rc != 0) return absl::AbortedError(absl::StrCat("bench of ", model, " failed (exit ", rc, ")"));
     TFQAT_ASSIGN_OR_RETURN(json b, ReadJson(out));
     double median = 0;
-    if (b.contains("latency_ms") && b["latency_ms"].contains("median")) median = b["latency_ms"]["median"].get<double>();
-    else if (b.contains("median_ms")) median = b["median_ms"].get<double>();
+    if (b.contains("median_ms")) median = b["median_ms"].get<double>();
     report["latency_ms"][name] = median;
   }
   report["stages"].push_back({{"stage", "bench"}, {"seconds", Seconds(t_bench)}});

@@ -1,0 +1,114 @@
+#include "workflow/model_runner.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "graph/status_macros.h"
+#include "runtime/interpreter.h"
+
+namespace tfqat::workflow {
+namespace {
+
+using runtime::ElementType;
+
+// FakeQuant's arithmetic (ARITHMETIC.md): the quantized index of x is
+// floor((clamp(x, nudged_min, nudged_max) - nudged_min) * (1/scale) + 0.5), and the stored value
+// is that index plus the type's lowest value; TFLite's (scale, zero_point) describe the same grid.
+template <typename Q>
+Q QuantizeLikeFakeQuant(float x, float scale, int32_t zero_point) {
+  constexpr int32_t qmin = std::numeric_limits<Q>::min();
+  constexpr int32_t qmax = std::numeric_limits<Q>::max();
+  const float nudged_min = static_cast<float>(qmin - zero_point) * scale;
+  const float nudged_max = static_cast<float>(qmax - zero_point) * scale;
+  const float clamped = std::min(std::max(x, nudged_min), nudged_max);
+  const float inv_scale = 1.0f / scale;
+  const int32_t index = static_cast<int32_t>(std::floor((clamped - nudged_min) * inv_scale + 0.5f));
+  return static_cast<Q>(std::min(std::max(index + qmin, qmin), qmax));
+}
+
+}  // namespace
+
+absl::StatusOr<BatchRunResult> RunTfliteOverBatch(const std::string& model_path, const NpyArray& input,
+                                                  const BatchRunOptions& options) {
+  runtime::InterpreterOptions io;
+  io.num_threads = options.threads;
+  TFQAT_ASSIGN_OR_RETURN(auto interp, runtime::Interpreter::Create(model_path, io));
+  if (interp->num_inputs() != 1 || interp->num_outputs() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(model_path, ": expected one input, got ", interp->num_inputs()));
+  }
+  const runtime::TensorInfo& in = interp->input(0);
+  const runtime::TensorInfo& out = interp->output(0);
+  const size_t in_elems = in.bytes / runtime::ElementSize(in.type);
+  const size_t out_elems = out.bytes / runtime::ElementSize(out.type);
+  const int64_t total = input.num_elements();
+  if (in_elems == 0 || total % static_cast<int64_t>(in_elems) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("input holds ", total, " values, not a multiple of the model input's ",
+                                                   in_elems, " ('", in.name, "')"));
+  }
+  const int64_t steps = total / static_cast<int64_t>(in_elems);
+  const int64_t model_batch = in.shape.rank == 0 ? 1 : in.shape.Dim(0);
+  std::vector<float> x = input.ToFloat();
+  BatchRunResult r;
+  std::vector<int64_t> out_shape = {steps * std::max<int64_t>(model_batch, 1)};
+  for (int d = 1; d < out.shape.rank; ++d) out_shape.push_back(out.shape.Dim(d));
+  if (out.shape.rank == 0) out_shape = {steps};
+  std::vector<float> y(static_cast<size_t>(steps) * out_elems);
+  r.raw_output = NpyArray::Zeros(out.type == ElementType::kUint8 ? NpyDType::kUInt8
+                                 : out.type == ElementType::kInt8 ? NpyDType::kInt8 : NpyDType::kFloat32,
+                                 out_shape);
+  r.output_scale = out.scale;
+  r.output_zero_point = out.zero_point;
+  const bool raw_input = input.dtype == NpyDType::kUInt8 && in.type == ElementType::kUint8;
+  double seconds = 0;
+  for (int64_t s = 0; s < steps; ++s) {
+    const float* xs = x.data() + s * in_elems;
+    void* dst = interp->input_data(0);
+    switch (in.type) {
+      case ElementType::kFloat32:
+        std::memcpy(dst, xs, in_elems * sizeof(float));
+        break;
+      case ElementType::kUint8:
+        for (size_t i = 0; i < in_elems; ++i) {
+          static_cast<uint8_t*>(dst)[i] = raw_input ? static_cast<uint8_t>(xs[i])
+                                                    : QuantizeLikeFakeQuant<uint8_t>(xs[i], in.scale, in.zero_point);
+        }
+        break;
+      case ElementType::kInt8:
+        for (size_t i = 0; i < in_elems; ++i) {
+          static_cast<int8_t*>(dst)[i] = QuantizeLikeFakeQuant<int8_t>(xs[i], in.scale, in.zero_point);
+        }
+        break;
+      default:
+        return absl::UnimplementedError(absl::StrCat("input '", in.name, "' of type ",
+                                                     runtime::ElementTypeName(in.type), " is not supported here"));
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    TFQAT_RETURN_IF_ERROR(interp->Invoke());
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const void* src = interp->output_data(0);
+    float* ys = y.data() + s * out_elems;
+    const size_t esz = runtime::ElementSize(out.type);
+    std::memcpy(r.raw_output.data.data() + s * out_elems * esz, src, out_elems * esz);
+    for (size_t i = 0; i < out_elems; ++i) {
+      switch (out.type) {
+        case ElementType::kFloat32: ys[i] = static_cast<const float*>(src)[i]; break;
+        case ElementType::kUint8:
+          ys[i] = (static_cast<int32_t>(static_cast<const uint8_t*>(src)[i]) - out.zero_point) * out.scale;
+          break;
+        case ElementType::kInt8:
+          ys[i] = (static_cast<int32_t>(static_cast<const int8_t*>(src)[i]) - out.zero_point) * out.scale;
+          break;
+        default:
+          return absl::UnimplementedError(absl::StrCat("output '", out.name, "' of type ",
+                                                       runtime::ElementTypeName(out.type), " is not supported here"));
+      }
+    }
+  }
+  r.output = NpyArray::FromFloat(out_shape, y);
+  r.seconds = seconds;
+  return r;
+}
+
+}  // namespace tfqat::workflow
