@@ -74,7 +74,7 @@ TEST_F(InspectCliTest, UnreadableFiles) {
 
   std::string text = TempPath("notes.txt");
   WriteBytes(text, "model: resnet50\nlayers: 50\n");
-  ExpectError(text, "not a valid text GraphDef (line 1, column 1: Message type \"tensorflow.GraphDef\" has no field named \"model\"");
+  ExpectError(text, "not a valid text GraphDef (line 1, column 6: Message type \"tensorflow.GraphDef\" has no field named \"model\"");
 
   ExpectError(TempPath("missing.pb"), "cannot open");
 }

@@ -42,6 +42,8 @@ std::string TfqatBin() {
 RunResult RunTfqat(const std::vector<std::string>& args) {
   RunResult r;
   std::string out_path = TempPath("stdout"), err_path = TempPath("stderr");
+  std::fflush(stdout);
+  std::fflush(stderr);
   pid_t pid = ::fork();
   if (pid == 0) {
     std::FILE* o = std::freopen(out_path.c_str(), "w", stdout);
