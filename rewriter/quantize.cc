@@ -474,9 +474,12 @@ absl::Status Rewriter::QuantizeWeights(const std::string& layer_scope, const Lay
       rep->notes.push_back(
           "per-channel: Conv2DBackpropInput's output channels are filter axis 2, not the last axis; "
           "quantized per tensor");
-    } else if (transpose_b) {
-      rep->notes.push_back("per-channel: MatMul with transpose_b has output channels on axis 0; "
-                           "quantized per tensor");
+    } else if (op == "MatMul") {
+      // TFLite's FULLY_CONNECTED takes per-tensor weights (quantization spec), so per-channel
+      // ranges here could not be converted exactly.
+      (void)transpose_b;
+      rep->notes.push_back("per-channel: TFLite FULLY_CONNECTED quantizes weights per tensor; "
+                           "MatMul weights quantized per tensor");
     } else if (op == "DepthwiseConv2dNative") {
       if (shape->size() != 4) {
         rep->notes.push_back("per-channel: depthwise filter is not 4-D; quantized per tensor");

@@ -210,6 +210,26 @@ TEST(InsertFakeQuantTest, PerChannelConvAndDepthwise) {
   ExpectEmittedConform(gd, out);
 }
 
+TEST(InsertFakeQuantTest, PerChannelLeavesMatMulPerTensor) {
+  // TFLite's FULLY_CONNECTED takes per-tensor weights: --per-channel must not emit a per-channel
+  // FakeQuant on MatMul weights, or the converter could not reproduce the training arithmetic.
+  GraphBuilder g;
+  std::string x = g.Placeholder("input", {1, 6});
+  std::string w = g.Const("fc/weights", Filled({6, 3}));
+  std::string m = g.MatMul("fc/MatMul", x, w);
+  std::string b = g.BiasAdd("fc/BiasAdd", m, g.Const("fc/biases", Filled({3})));
+  g.Unary("Relu", "fc/Relu", b);
+  auto gd = g.Build();
+  QuantizeOptions o;
+  o.per_channel = true;
+  QuantizeResult r = MustQuantize(gd, o);
+  EXPECT_EQ(Node(r.graph, "fc/weights_quant/FakeQuantWithMinMaxVarsPerChannel"), nullptr);
+  const auto* fq = Node(r.graph, "fc/weights_quant/FakeQuantWithMinMaxVars");
+  ASSERT_NE(fq, nullptr);
+  EXPECT_EQ(Node(r.graph, "fc/MatMul")->input(1), fq->name());
+  ExpectEmittedConform(gd, r.graph);
+}
+
 TEST(InsertFakeQuantTest, ResidualAddThenActivation) {
   GraphBuilder g;
   std::string x = g.Placeholder("input", {1, 8, 8, 4});
