@@ -13,6 +13,7 @@ PKGS=(
   libflatbuffers-dev flatbuffers-compiler  # .tflite
   libbenchmark-dev                    # bench/
   nlohmann-json3-dev                  # JSON reports and peer outputs
+  zlib1g-dev                          # gzipped MNIST IDX files (trainer)
   graphviz                            # tfqat audit --svg
   gnuplot-nox                         # tfqat compare plots
   clang libclang-rt-14-dev            # libFuzzer target
