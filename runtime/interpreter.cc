@@ -208,6 +208,24 @@ absl::Status Interpreter::Invoke() {
   return absl::OkStatus();
 }
 
+absl::Status Interpreter::Invoke(const OpObserver& observer) {
+  KernelContext ctx;
+  ctx.pool = pool_.get();
+  ctx.num_threads = pool_ ? pool_->num_threads() : 1;
+  ctx.scratch = scratch_;
+  ctx.scratch_bytes = scratch_bytes_;
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    PreparedOp& op = *ops_[i];
+    ctx.prepared = op.prepared.state.get();
+    op.run(ctx);
+    if (observer) {
+      const int t = op.outputs[0];
+      observer(static_cast<int>(i), tensors_[t], TensorData(t));
+    }
+  }
+  return absl::OkStatus();
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Build: verify, validate, prepare every op, plan the arena.

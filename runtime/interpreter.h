@@ -81,6 +81,11 @@ class Interpreter {
 
   // Runs the graph. Allocates nothing.
   absl::Status Invoke();
+  // Same, calling `observer` right after each operator runs (execution order) with its first
+  // output tensor and that tensor's bytes. The arena reuses buffers: read the data inside the
+  // callback. (For layer-by-layer debugging, e.g. `tfqat compare`.)
+  using OpObserver = std::function<void(int op_index, const TensorInfo& output, const void* data)>;
+  absl::Status Invoke(const OpObserver& observer);
 
   size_t arena_bytes() const { return arena_bytes_; }
   size_t scratch_bytes() const { return scratch_bytes_; }
