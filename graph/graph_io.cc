@@ -99,6 +99,15 @@ absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(absl::string_view bytes, cons
       return absl::InvalidArgumentError(
           absl::StrCat(origin, ": not a valid text GraphDef (", errors.first(), ")"));
     }
+    // The text parser accepts escaped bytes in string fields that the binary format rejects
+    // (invalid UTF-8); refuse them here so that every graph we load can also be saved and
+    // loaded back (found by tests/fuzz).
+    std::string bin;
+    tensorflow::GraphDef check;
+    if (!graph.SerializeToString(&bin) || !check.ParseFromString(bin)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          origin, ": text GraphDef holds a string field (name, op, input, ...) that is not valid UTF-8"));
+    }
   }
   // A random blob can decode as a GraphDef with nonsense nodes; demand at least a name and an
   // op on every node.
