@@ -90,7 +90,12 @@ class StageRunner {
     Log(absl::StrFormat("[%d/8] %-9s %s", index_, name, CommandLine(lines.front())));
     auto t0 = Clock::now();
     int exit_code = 0;
-    for (const auto& c : commands) {
+    int k = 0;
+    for (StageCommand c : commands) {
+      // A stage's own stdout goes to a log beside its artefacts, so that the pipeline's stdout
+      // carries only its table (or JSON).
+      if (c.stdout_path.empty()) c.stdout_path = absl::StrCat(work_, "/logs/", name, ".", k, ".stdout");
+      ++k;
       TFQAT_ASSIGN_OR_RETURN(exit_code, RunTfqat(c));
       bool ok = exit_code == 0 ||
                 std::find(allowed.begin(), allowed.end(), exit_code) != allowed.end();
@@ -151,6 +156,7 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
   std::error_code ec;
   fs::create_directories(work + "/stages", ec);
   fs::create_directories(work + "/eval", ec);
+  fs::create_directories(work + "/logs", ec);
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create work dir '", work, "': ", ec.message()));
 
   // Find the input placeholder and the data scale before running anything.
@@ -259,7 +265,7 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
   TFQAT_RETURN_IF_ERROR(stages.Run("audit", {{{"audit", p_frozen, "--json"}, p_audit}}, {p_frozen}, {p_audit},
                                    &report, {1}, &audit_exit));
   if (audit_exit == 1) {
-    (void)RunTfqat({{"audit", p_frozen}});
+    (void)RunTfqat({{"audit", p_frozen}, "", false});
     fs::remove(work + "/stages/audit.stamp", ec);
     return absl::FailedPreconditionError(absl::StrCat(
         "the audit of ", p_frozen, " found problems (full report above and in ", p_audit,
@@ -289,7 +295,7 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
                             "--out-dir", d_fq, "--threads", threads}},
   };
   for (const auto& v : views) {
-    TFQAT_ASSIGN_OR_RETURN(int rc, RunTfqat({v.args, "", o.quiet}));
+    TFQAT_ASSIGN_OR_RETURN(int rc, RunTfqat({v.args, absl::StrCat(work, "/logs/verify_", v.name, ".stdout"), o.quiet}));
     if (rc != 0) {
       return absl::AbortedError(absl::StrCat("verify: ", CommandLine(v.args), " failed (exit ", rc, ")"));
     }

@@ -1,0 +1,190 @@
+// The end-to-end workflow: metrics by hand, and `tfqat pipeline` on a small synthetic task
+// (structure of the artefacts, the numbers it reports, resuming, and refusals).
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "graph/graph_builder.h"
+#include "graph/graph_io.h"
+#include "graph/npy.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "workflow/metrics.h"
+
+namespace tfqat::workflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(MetricsTest, ArgMaxAccuracyAgreement) {
+  NpyArray scores = NpyArray::FromFloat({3, 4}, {0, 1, 5, 2,  //
+                                                 9, 1, 0, 0,  //
+                                                 0, 0, 0, 3});
+  auto p = ArgMaxRows(scores);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(*p, (std::vector<int64_t>{2, 0, 3}));
+  EXPECT_DOUBLE_EQ(Accuracy(*p, {2, 1, 3}), 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(Agreement(*p, *p), 1.0);
+  NpyArray labels = NpyArray::Zeros(NpyDType::kFloat32, {3});
+  EXPECT_FALSE(Labels(labels).ok());  // float labels are refused
+}
+
+TEST(MetricsTest, CompareArraysByHand) {
+  // ref = (3, 4), x = (3, 5): signal 25, noise 1 -> SQNR 10·log10(25) dB; max error 1 = 2 LSB of 0.5.
+  auto s = CompareArrays({3, 4}, {3, 5}, 0.5);
+  ASSERT_TRUE(s.ok());
+  EXPECT_NEAR(s->sqnr_db, 10.0 * std::log10(25.0), 1e-9);
+  EXPECT_DOUBLE_EQ(s->max_abs, 1.0);
+  EXPECT_DOUBLE_EQ(s->mean_abs, 0.5);
+  EXPECT_DOUBLE_EQ(s->max_lsb, 2.0);
+  auto same = CompareArrays({1, 2}, {1, 2}, 1.0);
+  EXPECT_TRUE(std::isinf(same->sqnr_db));
+  EXPECT_FALSE(CompareArrays({1}, {1, 2}, 1.0).ok());
+}
+
+HostTensor<float> Random(std::vector<int64_t> shape, float limit, std::mt19937* rng) {
+  HostTensor<float> t;
+  t.shape = std::move(shape);
+  std::uniform_real_distribution<float> d(-limit, limit);
+  t.values.resize(t.num_elements());
+  for (float& v : t.values) v = d(*rng);
+  return t;
+}
+
+// 12x12x1 images of three classes: a bright bar at the top, middle or bottom, plus noise.
+void WriteTask(const std::string& dir, int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> noise(0, 60);
+  NpyArray x = NpyArray::Zeros(NpyDType::kUInt8, {n, 12, 12, 1});
+  NpyArray y = NpyArray::Zeros(NpyDType::kInt32, {n});
+  for (int i = 0; i < n; ++i) {
+    const int c = i % 3;
+    y.mutable_as<int32_t>()[i] = c;
+    for (int r = 0; r < 12; ++r) {
+      for (int col = 0; col < 12; ++col) {
+        int v = noise(rng);
+        if (r / 4 == c) v += 180;
+        x.mutable_as<uint8_t>()[(i * 12 + r) * 12 + col] = static_cast<uint8_t>(std::min(v, 255));
+      }
+    }
+  }
+  ASSERT_TRUE(WriteNpy(dir + "/x.npy", x).ok());
+  ASSERT_TRUE(WriteNpy(dir + "/y.npy", y).ok());
+}
+
+void WriteModel(const std::string& path) {
+  std::mt19937 rng(7);
+  GraphBuilder b;
+  std::string x = b.Placeholder("input", {-1, 12, 12, 1});
+  x = b.Conv2D("conv1/Conv2D", x, b.Const("conv1/weights", Random({3, 3, 1, 8}, 0.5f, &rng)), 1, "SAME");
+  x = b.BiasAdd("conv1/BiasAdd", x, b.Const("conv1/biases", Random({8}, 0.01f, &rng)));
+  x = b.Unary("Relu", "conv1/Relu", x);
+  x = b.Pool("MaxPool", "pool1/MaxPool", x, 2, 2, "VALID");
+  x = b.Reshape("flatten", x, {-1, 6 * 6 * 8});
+  x = b.MatMul("fc/MatMul", x, b.Const("fc/weights", Random({288, 3}, 0.1f, &rng)));
+  x = b.BiasAdd("logits", x, b.Const("fc/biases", Random({3}, 0.01f, &rng)));
+  b.Unary("Softmax", "probabilities", x);
+  ASSERT_TRUE(SaveGraphDef(b.Build(), path).ok());
+}
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+};
+
+CliRun Tfqat(const std::string& args) {
+  const char* bin = std::getenv("TFQAT_BIN");
+  CliRun r;
+  std::string cmd = std::string(bin) + " " + args + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+class PipelineCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::getenv("TFQAT_BIN") == nullptr) GTEST_SKIP() << "TFQAT_BIN not set (run through ctest)";
+    dir_ = (fs::temp_directory_path() / ("tfqat_pipeline_test_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    WriteTask(dir_, 192, 1);
+    WriteModel(dir_ + "/float.pb");
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  std::string Args(const std::string& type) const {
+    return "pipeline " + dir_ + "/float.pb --data " + dir_ + "/x.npy --labels " + dir_ + "/y.npy --outputs logits -o " +
+           dir_ + "/m_" + type + ".tflite --work-dir " + dir_ + "/work_" + type + " --inference-type " + type +
+           " --epochs 3 --batch 16 --lr 0.003 --threads 1 --quiet --json";
+  }
+  std::string dir_;
+};
+
+TEST_F(PipelineCliTest, Int8EndToEndAndResume) {
+  CliRun r = Tfqat(Args("int8"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  // Every artefact is kept.
+  for (const char* f : {"inspect.json", "qat_train.pb", "rewrite_report.json", "qat_trained.pb", "train_log.json",
+                        "frozen.pb", "audit.json", "convert.json", "float.tflite", "pipeline.json"}) {
+    EXPECT_TRUE(fs::exists(dir_ + "/work_int8/" + f)) << f;
+  }
+  EXPECT_TRUE(fs::exists(dir_ + "/m_int8.tflite"));
+  // The task is easy: fake-quant training learns it, and the integer model computes what the
+  // fake-quant graph computes.
+  EXPECT_GE(j["accuracy"]["fake_quant"].get<double>(), 0.9);
+  EXPECT_GE(j["agreement_fake_quant_int8"].get<double>(), 0.99);
+  EXPECT_LE(j["max_output_diff"]["lsb"].get<double>(), 1.0);
+  EXPECT_NEAR(j["accuracy"]["int8"].get<double>(), j["accuracy"]["fake_quant"].get<double>(), 0.02);
+  // 8-bit weights (the model is tiny, so the fixed flatbuffer overhead keeps the ratio above 1/4).
+  EXPECT_LT(j["model_size_bytes"]["quantized_tflite"].get<int64_t>(),
+            j["model_size_bytes"]["float_tflite"].get<int64_t>() * 3 / 4);
+  EXPECT_EQ(j["quantized_output"].get<std::string>(), "fc/act_quant/FakeQuantWithMinMaxVars");
+  // Rerunning resumes: every stage before verify is up to date.
+  CliRun again = Tfqat(Args("int8"));
+  ASSERT_EQ(again.exit_code, 0);
+  nlohmann::json j2 = nlohmann::json::parse(again.out);
+  int skipped = 0;
+  for (const auto& s : j2["stages"]) skipped += s.value("skipped", false) ? 1 : 0;
+  EXPECT_EQ(skipped, 6);
+  EXPECT_EQ(j2["accuracy"]["int8"], j["accuracy"]["int8"]);
+}
+
+TEST_F(PipelineCliTest, Uint8EndToEnd) {
+  CliRun r = Tfqat(Args("uint8"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_GE(j["agreement_fake_quant_int8"].get<double>(), 0.99);
+  EXPECT_LE(j["max_output_diff"]["lsb"].get<double>(), 1.0);
+}
+
+TEST_F(PipelineCliTest, BadInputsFailWithoutOutput) {
+  // Unknown logits node: refused before any stage runs.
+  CliRun r = Tfqat("pipeline " + dir_ + "/float.pb --data " + dir_ + "/x.npy --labels " + dir_ +
+                "/y.npy --outputs nope -o " + dir_ + "/bad.tflite --quiet");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(fs::exists(dir_ + "/bad.tflite"));
+  // A corrupt data file.
+  std::ofstream(dir_ + "/junk.npy") << "not a numpy file";
+  r = Tfqat("pipeline " + dir_ + "/float.pb --data " + dir_ + "/junk.npy --labels " + dir_ +
+            "/y.npy --outputs logits -o " + dir_ + "/bad.tflite --quiet");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(fs::exists(dir_ + "/bad.tflite"));
+}
+
+}  // namespace
+}  // namespace tfqat::workflow
