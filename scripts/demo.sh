@@ -23,11 +23,11 @@ echo "== 2/4 LeNet float GraphDef"
 "$build/examples/tfqat_example_lenet" "$out/lenet_init.pb" 1
 "$tfqat" inspect "$out/lenet_init.pb" | head -20
 
-echo "== 3/4 float training (Adam, 8 epochs, cosine schedule)"
+echo "== 3/4 float training (SGD with momentum, 10 epochs, cosine schedule)"
 if [ ! -f "$out/lenet_float.pb" ] || [ "$out/lenet_init.pb" -nt "$out/lenet_float.pb" ]; then
   "$tfqat" train "$out/lenet_init.pb" --data "$data/train_images.npy" --labels "$data/train_labels.npy" \
     --val-data "$data/test_images.npy" --val-labels "$data/test_labels.npy" --scale 0.00392156862745098 \
-    --logits logits --epochs 8 --batch 64 --lr 0.002 --optimizer adam --lr-schedule cosine \
+    --logits logits --epochs 10 --batch 64 --lr 0.05 --optimizer sgd --momentum 0.9 --lr-schedule cosine \
     --seed 1 --threads "$threads" --log-every 125 --log-json "$out/float_train_log.json" -o "$out/lenet_float.pb"
 else
   echo "   (float model up to date: $out/lenet_float.pb)"
