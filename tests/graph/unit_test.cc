@@ -518,6 +518,9 @@ TEST(GraphIoTest, BadInputsGiveSpecificErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument, "has no nodes"));
   EXPECT_THAT(ParseGraphDef("node { op: \"Const\" }", "n.pbtxt").status(),
               StatusIs(absl::StatusCode::kInvalidArgument, "node #0 has no name"));
+  // Found by the fuzzer: text escapes that make invalid UTF-8, which binary protobuf rejects.
+  EXPECT_THAT(ParseGraphDef("node { name: \"a\\377\" op: \"Const\" }", "u8.pbtxt").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, "u8.pbtxt: text GraphDef holds a string field"));
   EXPECT_THAT(LoadGraphDef("/nonexistent/dir/g.pb").status(), StatusIs(absl::StatusCode::kNotFound, "cannot open"));
   EXPECT_THAT(LoadGraphDef(::testing::TempDir()).status(), StatusIs(absl::StatusCode::kInvalidArgument, "is a directory"));
 }
