@@ -419,7 +419,7 @@ absl::Status PlotCompareReport(const CompareReport& r, const std::string& path) 
   const std::string out = fs::absolute(path).string();
   {
     std::ofstream g(tmp / "plot.gp");
-    g << (svg ? "set terminal svg size 1000,500\n" : "set terminal pngcairo size 1000,500\n");
+    g << (svg ? "set terminal svg noenhanced size 1000,500\n" : "set terminal pngcairo noenhanced size 1000,500\n");
     g << "set output '" << out << "'\n";
     g << "set title 'SQNR per layer (" << r.examples << " examples; " << cap << " dB = identical)'\n";
     g << "set ylabel 'SQNR (dB)'\nset yrange [0:" << cap + 5 << "]\nset grid ytics\n";
