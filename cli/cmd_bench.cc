@@ -76,7 +76,7 @@ absl::Status DoBench(const BenchArgs& a) {
                           {"share", total_op > 0 ? prof[i].total_seconds / total_op : 0},
                           {"gops", avg > 0 && prof[i].ops > 0 ? prof[i].ops / avg * 1e-9 : 0}});
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return absl::OkStatus();
   }
   std::cout << absl::StrFormat("model %s\nkernels %s, threads %d, runs %d (warmup %d)\n", a.model,

@@ -109,7 +109,7 @@ int Run(const ConvertArgs& a) {
   auto fail = [&](const absl::Status& s, const std::vector<std::string>& errors) {
     if (a.json) {
       nlohmann::json j = {{"ok", false}, {"errors", errors.empty() ? std::vector<std::string>{std::string(s.message())} : errors}};
-      std::cout << j.dump(2) << "\n";
+      std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     }
     return ReportError("convert", s);
   };
@@ -140,7 +140,7 @@ int Run(const ConvertArgs& a) {
                         {"asymmetric_weights", result->report.asymmetric_weights}};
     for (int t : m.inputs) j["inputs"].push_back(TensorJson(m.tensors[t]));
     for (int t : m.outputs) j["outputs"].push_back(TensorJson(m.tensors[t]));
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     for (const auto& w : result->warnings) std::cerr << "tfqat convert: warning: " << w << "\n";
     std::vector<std::string> ops;

@@ -61,7 +61,7 @@ absl::Status RunExec(const ExecArgs& a) {
                       {"dtype", DataTypeName(values[k].dtype)}});
     if (!a.json) std::cout << a.outputs[k] << " " << values[k].ShapeString() << " -> " << path << "\n";
   }
-  if (a.json) std::cout << report.dump(2) << "\n";
+  if (a.json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }
 

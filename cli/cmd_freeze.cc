@@ -55,7 +55,7 @@ absl::Status RunFreeze(const FreezeArgs& a) {
     j["folded_constants"] = r.folded_constants;
     j["training_only_ops_remaining"] = 0;
     j["notes"] = r.notes;
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cerr << "tfqat freeze: " << g.node_size() << " -> " << r.graph.node_size() << " nodes; "
               << r.frozen_variables.size() << " variables frozen, " << r.resolved_switches.size()

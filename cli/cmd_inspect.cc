@@ -51,7 +51,7 @@ int RunInspect(const InspectArgs& a) {
   summary->origin = a.graph;
   summary->file_format = FormatOf(*bytes);
   if (a.json) {
-    std::cout << SummaryToJson(*summary).dump(2) << "\n";
+    std::cout << SummaryToJson(*summary).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     SummaryTextOptions options;
     options.max_fake_quant_lines = a.max_lines;

@@ -41,10 +41,10 @@ absl::Status RunRewrite(RewriteArgs& a) {
   report["input"] = a.graph;
   report["output"] = a.out;
   if (!a.report.empty()) {
-    TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.report, report.dump(2) + "\n"));
+    TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.report, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
   }
   if (!a.quiet) std::cerr << RewriteSummary(result, a.options);
-  if (a.json) std::cout << report.dump(2) << "\n";
+  if (a.json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }
 

@@ -139,7 +139,7 @@ absl::Status DoRun(const RunArgs& a) {
                                  {"zero_point", t.zero_point}});
     if (!a.json) std::cout << t.name << " " << NpyDTypeName(arr.dtype) << " -> " << path << "\n";
   }
-  if (a.json) std::cout << report.dump(2) << "\n";
+  if (a.json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }
 

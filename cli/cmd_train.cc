@@ -100,9 +100,9 @@ absl::Status RunTrain(const TrainArgs& a) {
   if (!a.log_json.empty()) {
     nlohmann::json log = report;
     log["step_log"] = steps_json;
-    TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.log_json, log.dump(2) + "\n"));
+    TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.log_json, log.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
   }
-  if (a.json) std::cout << report.dump(2) << "\n";
+  if (a.json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   else if (!a.quiet) std::cout << "wrote " << a.output << " (" << r.steps << " steps, " << r.seconds << " s)\n";
   return absl::OkStatus();
 }

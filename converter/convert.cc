@@ -55,7 +55,7 @@ absl::StatusOr<ConvertResult> Convert(const tensorflow::GraphDef& graph, const C
   nlohmann::json info = {{"producer", "tfqat 0.1.0"},
                          {"inference_type", ElemTypeName(options.inference_type)},
                          {"fake_quant_nudge", "TensorFlow FakeQuantWithMinMaxVars kernel, float32"}};
-  model->metadata.emplace_back("tfqat_conversion", info.dump());
+  model->metadata.emplace_back("tfqat_conversion", info.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!report.made_up_ranges.empty()) {
     diag.warnings.push_back(absl::StrCat(
         "dummy quantization: ", report.made_up_ranges.size(), " tensors got the made-up range [",
@@ -66,7 +66,7 @@ absl::StatusOr<ConvertResult> Convert(const tensorflow::GraphDef& graph, const C
                         {"max", options.default_ranges->second},
                         {"tensors", report.made_up_ranges},
                         {"note", "made-up ranges: for performance tests only"}};
-    model->metadata.emplace_back("tfqat_default_ranges", d.dump());
+    model->metadata.emplace_back("tfqat_default_ranges", d.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   auto bytes = WriteTfliteFlatbuffer(*model);
   if (!bytes.ok()) return bytes.status();

@@ -101,7 +101,7 @@ std::string RenderAuditJson(const AuditReport& report) {
                       {"interior", l.interior}});
   }
   j["layers"] = layers;
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 namespace {

@@ -383,7 +383,7 @@ std::string CompareReportToJson(const CompareReport& r) {
     if (!c.note.empty()) l["note"] = c.note;
     j["layers"].push_back(std::move(l));
   }
-  return j.dump(2);
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 absl::Status PlotCompareReport(const CompareReport& r, const std::string& path) {

@@ -356,7 +356,7 @@ absl::StatusOr<json> RunPipeline(const PipelineOptions& o) {
   }
   report["stages"].push_back({{"stage", "bench"}, {"seconds", Seconds(t_bench)}});
   report["total_seconds"] = Seconds(start);
-  TFQAT_RETURN_IF_ERROR(WriteFileAtomically(work + "/pipeline.json", report.dump(2)));
+  TFQAT_RETURN_IF_ERROR(WriteFileAtomically(work + "/pipeline.json", report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)));
   return report;
 }
 

@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto summary = tfqat::SummarizeGraph(*graph);
   if (summary.ok()) {
     (void)tfqat::SummaryToText(*summary);
-    (void)tfqat::SummaryToJson(*summary).dump();
+    (void)tfqat::SummaryToJson(*summary).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   // What we save must load back to the same graph.
   auto saved = tfqat::SerializeGraphDef(*graph, tfqat::GraphFormat::kBinary);

@@ -48,9 +48,10 @@ fi
 mkdir -p "$build/corpus" "$build/artifacts"
 log="$build/fuzz.log"
 set +e
-"$build/tree/tests/fuzz/graph_fuzz" -max_total_time="$secs" -max_len=65536 -timeout=20 \
+# A fixed seed keeps a CI run reproducible; inputs that once crashed stay in the seed set.
+"$build/tree/tests/fuzz/graph_fuzz" -seed=1 -max_total_time="$secs" -max_len=65536 -timeout=20 \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/artifacts/" \
-  "$build/corpus" "$seeds" >"$log" 2>&1
+  "$build/corpus" "$seeds" "$root/tests/fuzz/regressions" >"$log" 2>&1
 rc=$?
 set -e
 grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|Done [0-9]+ runs" "$log" || true
