@@ -406,7 +406,7 @@ template <typename T>
 void NpyRoundTrip(NpyDType dtype, std::vector<T> values, std::vector<int64_t> shape) {
   NpyArray a = NpyArray::Zeros(dtype, shape);
   ASSERT_EQ(a.data.size(), values.size() * sizeof(T));
-  std::memcpy(a.data.data(), values.data(), a.data.size());
+  if (!values.empty()) std::memcpy(a.data.data(), values.data(), a.data.size());
   std::string path = testing_util::TempPath(absl::StrCat(NpyDTypeName(dtype), ".npy"));
   ASSERT_TRUE(WriteNpy(path, a).ok());
   std::string bytes = testing_util::ReadBytes(path);
