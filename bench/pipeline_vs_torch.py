@@ -16,28 +16,8 @@ import torch.nn as nn
 import torch.ao.quantization as tq
 
 
-class LeNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.quant = tq.QuantStub()
-        self.conv1 = nn.Conv2d(1, 16, 5)
-        self.relu1 = nn.ReLU()
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(16, 32, 5)
-        self.relu2 = nn.ReLU()
-        self.pool2 = nn.MaxPool2d(2)
-        self.fc1 = nn.Linear(512, 128)
-        self.relu3 = nn.ReLU()
-        self.fc2 = nn.Linear(128, 10)
-        self.dequant = tq.DeQuantStub()
-
-    def forward(self, x):
-        x = self.quant(x)
-        x = self.pool1(self.relu1(self.conv1(x)))
-        x = self.pool2(self.relu2(self.conv2(x)))
-        x = x.reshape(x.shape[0], -1)
-        x = self.relu3(self.fc1(x))
-        return self.dequant(self.fc2(x))
+# The same LeNet as the trainer's epoch comparison (bench/ is on sys.path when run as a script).
+from qat_epoch_vs_torch import LeNet
 
 
 def run_epochs(model, x, y, epochs, batch, lr, seed):

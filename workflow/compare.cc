@@ -18,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/interpreter.h"
 #include "trainer/executor.h"
+#include "workflow/model_runner.h"
 
 namespace tfqat::workflow {
 namespace {
@@ -51,18 +52,6 @@ struct Acc {
   }
 };
 
-// The input FakeQuant's arithmetic (ARITHMETIC.md; same as workflow/model_runner.cc).
-template <typename Q>
-Q QuantizeLikeFakeQuant(float x, float scale, int32_t zero_point) {
-  constexpr int32_t qmin = std::numeric_limits<Q>::min();
-  constexpr int32_t qmax = std::numeric_limits<Q>::max();
-  const float nudged_min = static_cast<float>(qmin - zero_point) * scale;
-  const float nudged_max = static_cast<float>(qmax - zero_point) * scale;
-  const float clamped = std::min(std::max(x, nudged_min), nudged_max);
-  const float inv_scale = 1.0f / scale;
-  const int32_t index = static_cast<int32_t>(std::floor((clamped - nudged_min) * inv_scale + 0.5f));
-  return static_cast<Q>(std::min(std::max(index + qmin, qmin), qmax));
-}
 
 absl::StatusOr<std::vector<float>> Dequantize(const runtime::TensorInfo& t, const void* data) {
   const size_t n = t.bytes / runtime::ElementSize(t.type);

@@ -9,26 +9,7 @@
 #include "runtime/interpreter.h"
 
 namespace tfqat::workflow {
-namespace {
-
 using runtime::ElementType;
-
-// FakeQuant's arithmetic (ARITHMETIC.md): the quantized index of x is
-// floor((clamp(x, nudged_min, nudged_max) - nudged_min) * (1/scale) + 0.5), and the stored value
-// is that index plus the type's lowest value; TFLite's (scale, zero_point) describe the same grid.
-template <typename Q>
-Q QuantizeLikeFakeQuant(float x, float scale, int32_t zero_point) {
-  constexpr int32_t qmin = std::numeric_limits<Q>::min();
-  constexpr int32_t qmax = std::numeric_limits<Q>::max();
-  const float nudged_min = static_cast<float>(qmin - zero_point) * scale;
-  const float nudged_max = static_cast<float>(qmax - zero_point) * scale;
-  const float clamped = std::min(std::max(x, nudged_min), nudged_max);
-  const float inv_scale = 1.0f / scale;
-  const int32_t index = static_cast<int32_t>(std::floor((clamped - nudged_min) * inv_scale + 0.5f));
-  return static_cast<Q>(std::min(std::max(index + qmin, qmin), qmax));
-}
-
-}  // namespace
 
 absl::StatusOr<BatchRunResult> RunTfliteOverBatch(const std::string& model_path, const NpyArray& input,
                                                   const BatchRunOptions& options) {

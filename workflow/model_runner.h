@@ -3,12 +3,32 @@
 // dequantizing the first output.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "graph/npy.h"
 
 namespace tfqat::workflow {
+
+// Quantizes x onto a (scale, zero_point) grid with FakeQuant's arithmetic (ARITHMETIC.md): the
+// index is floor((clamp(x, nudged_min, nudged_max) - nudged_min) * (1/scale) + 0.5), the stored
+// value that index plus the type's lowest value — exactly the integers the input FakeQuant of the
+// training graph produced.
+template <typename Q>
+Q QuantizeLikeFakeQuant(float x, float scale, int32_t zero_point) {
+  constexpr int32_t qmin = std::numeric_limits<Q>::min();
+  constexpr int32_t qmax = std::numeric_limits<Q>::max();
+  const float nudged_min = static_cast<float>(qmin - zero_point) * scale;
+  const float nudged_max = static_cast<float>(qmax - zero_point) * scale;
+  const float clamped = std::min(std::max(x, nudged_min), nudged_max);
+  const float inv_scale = 1.0f / scale;
+  const int32_t index = static_cast<int32_t>(std::floor((clamped - nudged_min) * inv_scale + 0.5f));
+  return static_cast<Q>(std::min(std::max(index + qmin, qmin), qmax));
+}
 
 struct BatchRunOptions {
   int threads = 1;
