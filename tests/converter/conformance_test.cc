@@ -13,6 +13,8 @@
 #include "gtest/gtest.h"
 #include "tests/converter/test_support.h"
 #include "rewriter/freeze.h"
+#include "runtime/interpreter.h"
+#include "tests/runtime/test_models.h"
 #include "rewriter/rewrite.h"
 #include "trainer/executor.h"
 #include "trainer/trainer.h"
@@ -148,6 +150,7 @@ struct Measured {
   double max_lsb = 0;
   int64_t count = 0;
   int64_t over_half = 0;  // elements off by more than rounding (|diff| > 0.5 LSB)
+  double runtime_max_lsb = -1;  // the same distance for tfqat's runtime (-1: not measured)
 };
 
 // LSB distance between TFLite's integer output and the reference real value on its grid.
@@ -165,6 +168,150 @@ Measured CompareQuantized(const nlohmann::json& out, const HostTensor<float>& re
     ++m.count;
   }
   return m;
+}
+
+// ---- tfqat's own runtime against the peer on the models we convert ----
+
+// Element values of a runtime tensor, whatever its type.
+std::vector<double> ReadElements(const runtime::TensorInfo& t, const void* data) {
+  const int64_t n = t.shape.FlatSize();
+  std::vector<double> v(n);
+  for (int64_t i = 0; i < n; ++i) {
+    switch (t.type) {
+      case runtime::ElementType::kUint8: v[i] = static_cast<const uint8_t*>(data)[i]; break;
+      case runtime::ElementType::kInt8: v[i] = static_cast<const int8_t*>(data)[i]; break;
+      case runtime::ElementType::kInt32: v[i] = static_cast<const int32_t*>(data)[i]; break;
+      case runtime::ElementType::kFloat32: v[i] = static_cast<const float*>(data)[i]; break;
+      default: ADD_FAILURE() << "tensor '" << t.name << "': unexpected type"; return {};
+    }
+  }
+  return v;
+}
+
+void WriteElements(const runtime::TensorInfo& t, const std::vector<double>& v, void* data) {
+  ASSERT_EQ(static_cast<int64_t>(v.size()), t.shape.FlatSize()) << "input '" << t.name << "'";
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (t.type) {
+      case runtime::ElementType::kUint8: static_cast<uint8_t*>(data)[i] = static_cast<uint8_t>(v[i]); break;
+      case runtime::ElementType::kInt8: static_cast<int8_t*>(data)[i] = static_cast<int8_t>(v[i]); break;
+      case runtime::ElementType::kInt32: static_cast<int32_t*>(data)[i] = static_cast<int32_t>(v[i]); break;
+      case runtime::ElementType::kFloat32: static_cast<float*>(data)[i] = static_cast<float>(v[i]); break;
+      default: FAIL() << "input '" << t.name << "': unexpected type";
+    }
+  }
+}
+
+// Runs a .tflite flatbuffer in tfqat's runtime; returns each output's element values.
+absl::StatusOr<std::vector<std::vector<double>>> RunOurRuntime(const std::string& flatbuffer,
+                                                               const std::vector<std::vector<double>>& inputs,
+                                                               runtime::KernelChoice kernels, int threads) {
+  runtime::InterpreterOptions opts;
+  opts.kernels = kernels;
+  opts.num_threads = threads;
+  auto interp = runtime::Interpreter::CreateFromBuffer(flatbuffer, opts);
+  if (!interp.ok()) return interp.status();
+  if (static_cast<size_t>((*interp)->num_inputs()) != inputs.size())
+    return absl::InvalidArgumentError(absl::StrCat("model has ", (*interp)->num_inputs(), " inputs, got ", inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) WriteElements((*interp)->input(i), inputs[i], (*interp)->input_data(i));
+  if (auto s = (*interp)->Invoke(); !s.ok()) return s;
+  std::vector<std::vector<double>> outs;
+  for (int k = 0; k < (*interp)->num_outputs(); ++k)
+    outs.push_back(ReadElements((*interp)->output(k), (*interp)->output_data(k)));
+  return outs;
+}
+
+struct Agreement {
+  int64_t values = 0, differ = 0;
+  double max_diff = 0;  // LSB for integer outputs, relative for float outputs
+  std::vector<double> ours;  // our runtime's output values
+  void Add(double ours, double peer, bool is_float) {
+    ++values;
+    const double d = is_float ? std::fabs(ours - peer) / std::max(1.0, std::fabs(peer)) : std::fabs(ours - peer);
+    if (ours != peer) ++differ;
+    max_diff = std::max(max_diff, d);
+  }
+};
+
+// Our runtime (reference kernels; and the selected optimized kernels with 2 threads, which must
+// agree with the reference bit for bit) against the peer's outputs `tfl` on the same inputs.
+std::vector<Agreement> RuntimeVsTflite(const std::string& tag, const std::string& flatbuffer,
+                                       const std::vector<std::vector<double>>& inputs, const nlohmann::json& tfl) {
+  std::vector<Agreement> result;
+  auto ref = RunOurRuntime(flatbuffer, inputs, runtime::KernelChoice::kReference, 1);
+  EXPECT_TRUE(ref.ok()) << tag << ": " << ref.status();
+  auto fast = RunOurRuntime(flatbuffer, inputs, runtime::KernelChoice::kAuto, 2);
+  EXPECT_TRUE(fast.ok()) << tag << ": " << fast.status();
+  if (!ref.ok() || !fast.ok()) return result;
+  EXPECT_EQ(*ref, *fast) << tag << ": reference and optimized kernels differ";
+  const auto& outs = tfl["outputs"];
+  EXPECT_EQ(outs.size(), ref->size());
+  for (size_t k = 0; k < ref->size() && k < outs.size(); ++k) {
+    const auto peer = outs[k]["data"].get<std::vector<double>>();
+    const bool is_float = outs[k]["dtype"].get<std::string>() == "float32";
+    Agreement a;
+    EXPECT_EQ(peer.size(), (*ref)[k].size());
+    for (size_t i = 0; i < peer.size() && i < (*ref)[k].size(); ++i) a.Add((*ref)[k][i], peer[i], is_float);
+    a.ours = (*ref)[k];
+    result.push_back(std::move(a));
+  }
+  return result;
+}
+
+// Every operator of a converted model cut out as a one-operator model, on random inputs: our
+// runtime against the peer. Exact, except the ops the peer requantizes in float on XNNPACK (1 LSB
+// at most); how often they differ is printed. Returns the number of operators checked.
+int PerOperatorVsTflite(const std::string& tag, const std::string& flatbuffer) {
+  const int num_ops = static_cast<int>(tflite::GetModel(flatbuffer.data())->subgraphs()->Get(0)->operators()->size());
+  std::map<std::string, Agreement> per_op;
+  std::mt19937 rng(2024);
+  const std::string dir = ScratchDir(tag + "_per_op");
+  for (int k = 0; k < num_ops; ++k) {
+    std::string op_name;
+    const std::string one = runtime::testing::ExtractOperator(flatbuffer, k, &op_name);
+    auto interp = runtime::Interpreter::CreateFromBuffer(one, runtime::InterpreterOptions{});
+    EXPECT_TRUE(interp.ok()) << tag << " op " << k << " " << op_name << ": " << interp.status();
+    if (!interp.ok()) continue;
+    std::vector<std::vector<double>> inputs;
+    for (int i = 0; i < (*interp)->num_inputs(); ++i) {
+      const runtime::TensorInfo& t = (*interp)->input(i);
+      std::vector<double> v(t.shape.FlatSize());
+      std::uniform_int_distribution<int> u8(0, 255), s8(-128, 127);
+      std::uniform_real_distribution<double> f(-2.0, 2.0);
+      for (double& e : v) {
+        if (t.type == runtime::ElementType::kUint8) e = u8(rng);
+        else if (t.type == runtime::ElementType::kInt8) e = s8(rng);
+        else e = static_cast<float>(f(rng));
+      }
+      inputs.push_back(std::move(v));
+    }
+    const std::string path = absl::StrCat(dir, "/op", k, ".tflite");
+    EXPECT_TRUE(WriteString(path, one).ok());
+    auto tfl = RunTflite(path, inputs, dir);
+    EXPECT_TRUE(tfl.ok()) << tag << " op " << k << " " << op_name << ": " << tfl.status();
+    if (!tfl.ok()) continue;
+    const auto a = RuntimeVsTflite(absl::StrCat(tag, " op ", k, " ", op_name), one, inputs, *tfl);
+    if (a.empty()) continue;
+    const bool is_float = (*tfl)["outputs"][0]["dtype"].get<std::string>() == "float32";
+    // QUANTIZE between two quantized types (the converter's requantization of a concat input) is
+    // delegated to XNNPACK's convert, whose multiplier has 8 fractional bits
+    // (lrint(256 * s_in / s_out)) where TFLite's reference kernel uses 31: 1 LSB apart on a
+    // fraction of the values that grows with |s_in/s_out - m/256| (measured 6-17 %).
+    const bool peer_requantizes = runtime::testing::PeerRequantizesInFloat(op_name) ||
+                                  (op_name == "QUANTIZE" && !inputs.empty() &&
+                                   (*interp)->input(0).type != runtime::ElementType::kFloat32);
+    const double allowed = is_float ? 1e-6 : (peer_requantizes ? 1.0 : 0.0);
+    EXPECT_LE(a[0].max_diff, allowed) << tag << " op " << k << " " << op_name << ": " << a[0].differ << " of "
+                                      << a[0].values << " values differ from the TFLite interpreter";
+    Agreement& s = per_op[inputs.empty() ? op_name
+                                         : absl::StrCat(op_name, "(", runtime::ElementTypeName((*interp)->input(0).type), ")")];
+    s.values += a[0].values;
+    s.differ += a[0].differ;
+    s.max_diff = std::max(s.max_diff, a[0].max_diff);
+  }
+  for (const auto& [op, s] : per_op)
+    std::cout << "[per-op] " << tag << " " << op << ": " << s.values << " values, " << s.differ << " differ ("
+              << 100.0 * s.differ / std::max<int64_t>(1, s.values) << "%), max " << s.max_diff << "\n";
+  return num_ops;
 }
 
 class ConformanceTest : public ::testing::Test {
@@ -211,6 +358,15 @@ class ConformanceTest : public ::testing::Test {
     EXPECT_TRUE(tfl.ok()) << tfl.status();
     if (!tfl.ok()) return result;
     if (tflite_json) *tflite_json = *tfl;
+    // Our runtime on the same integer inputs: end to end (XNNPACK's 1-LSB differences may
+    // compound, so measured and bounded loosely here), then operator by operator (exact).
+    const auto rt = RuntimeVsTflite(tag, r->flatbuffer, {qin}, *tfl);
+    for (size_t k = 0; k < rt.size(); ++k) {
+      std::cout << "[measure] " << tag << " output '" << outputs[k] << "': tfqat runtime vs TFLite: " << rt[k].differ
+                << " of " << rt[k].values << " values differ, max " << rt[k].max_diff << " LSB\n";
+      EXPECT_LE(rt[k].max_diff, 2.0) << tag << " output '" << outputs[k] << "'";
+    }
+    EXPECT_GT(PerOperatorVsTflite(tag, r->flatbuffer), 0);
     auto ref = RunReference(g, {{"input", deq}}, outputs);
     EXPECT_TRUE(ref.ok()) << ref.status();
     if (!ref.ok()) return result;
@@ -230,6 +386,16 @@ class ConformanceTest : public ::testing::Test {
                 << " values, max |TFLite - eval-mode fake-quant graph (trainer executor)| = " << t.max_lsb
                 << " LSB (beyond rounding: " << t.over_half << "); vs test executor " << a.max_lsb << " LSB\n";
     }
+    // Our runtime against the eval-mode fake-quant graph (the QAT promise, goal 0 LSB).
+    for (size_t k = 0; k < rt.size() && k < outputs.size(); ++k) {
+      nlohmann::json ours = (*tfl)["outputs"][k];
+      ours["data"] = rt[k].ours;
+      const Measured m = CompareQuantized(ours, trainer->at(outputs[k]));
+      std::cout << "[measure] " << tag << " output '" << outputs[k]
+                << "': max |tfqat runtime - eval-mode fake-quant graph| = " << m.max_lsb
+                << " LSB (beyond rounding: " << m.over_half << " of " << m.count << ")\n";
+      result[outputs[k]].runtime_max_lsb = m.max_lsb;
+    }
     return result;
   }
 };
@@ -242,6 +408,7 @@ TEST_F(ConformanceTest, ResidualNetUint8MatchesFakeQuantGraph) {
   // logits are on the FakeQuant grid: integer inference reproduces it to the LSB (measured 0 or
   // rare 1-LSB rounding ties); softmax output is TFLite's fixed 1/256 grid of exp in fixed point.
   EXPECT_LE(m["logits"].max_lsb, 1.0 + 1e-4);
+  EXPECT_LE(m["logits"].runtime_max_lsb, 1.0 + 1e-4);  // tfqat's runtime: the same bound
   EXPECT_LE(m["probs"].max_lsb, 2.0);
 }
 
@@ -252,6 +419,7 @@ TEST_F(ConformanceTest, ResidualNetInt8PerChannelMatchesFakeQuantGraph) {
                         {2, 8, 8, 3}, -1.f, 1.f);
   ASSERT_EQ(m.size(), 2u);
   EXPECT_LE(m["logits"].max_lsb, 1.0 + 1e-4);
+  EXPECT_LE(m["logits"].runtime_max_lsb, 1.0 + 1e-4);  // tfqat's runtime: the same bound
   EXPECT_LE(m["probs"].max_lsb, 2.0);
 }
 
@@ -263,6 +431,8 @@ TEST_F(ConformanceTest, OpsNetUint8AndInt8) {
                           {"conv/act_quant", "pool/act_quant", "up/act_quant", "sig", "tanh"}, {1, 10, 10, 4}, -2.f, 2.f);
     ASSERT_EQ(m.size(), 5u);
     EXPECT_LE(m["up/act_quant"].max_lsb, 1.0 + 1e-4);
+    EXPECT_LE(m["conv/act_quant"].runtime_max_lsb, 1e-3);  // tfqat's runtime: exact here too
+    EXPECT_LE(m["up/act_quant"].runtime_max_lsb, 1.0 + 1e-4);
     // conv output: exact. Average pooling: TFLite rounds the integer mean of 4 values (ties are
     // frequent) while FakeQuant rounds the float mean, so a tie may land 1 LSB apart; that LSB
     // propagates. Sigmoid/tanh: TFLite's fixed-point approximations on their fixed 1/256 and
@@ -300,6 +470,14 @@ TEST_F(ConformanceTest, FloatInputsAndOutputsAroundAnInt8Model) {
     max_lsb = std::max(max_lsb, std::fabs(data[i] - ref->at("logits").values[i]) / scale);
   std::cout << "[measure] float-io int8 model: max |TFLite - fake-quant reference| = " << max_lsb << " LSB\n";
   EXPECT_LE(max_lsb, 1.0 + 1e-3);
+  // Our runtime: float in, float out, within the peer's XNNPACK LSB (relative to the logits'
+  // scale); the float QUANTIZE / DEQUANTIZE boundary ops exactly, operator by operator.
+  const auto rt = RuntimeVsTflite("float_io", r->flatbuffer, {std::vector<double>(x.values.begin(), x.values.end())}, *tfl);
+  ASSERT_EQ(rt.size(), 1u);
+  std::cout << "[measure] float-io int8 model: tfqat runtime vs TFLite: " << rt[0].differ << " of " << rt[0].values
+            << " values differ, max " << rt[0].max_diff / scale << " LSB\n";
+  EXPECT_LE(rt[0].max_diff, 2 * scale + 1e-6);
+  EXPECT_GT(PerOperatorVsTflite("float_io", r->flatbuffer), 0);
 }
 
 TEST_F(ConformanceTest, FloatModelMatchesFloatGraph) {
@@ -374,6 +552,7 @@ TEST_F(ConformanceTest, CalibratedEndToEnd) {
     // bias rounding, up to 0.5 * S_in * S_w, and float vs integer accumulation flip them): at
     // most 1 LSB, on a few percent of the logits (measured 28/640 here).
     EXPECT_LE(m["logits"].max_lsb, 1.0 + 1e-4);
+    EXPECT_LE(m["logits"].runtime_max_lsb, 1.0 + 1e-4);
     EXPECT_LT(m["logits"].over_half, m["logits"].count / 10);
     EXPECT_LE(m["conv1/act_quant"].over_half, m["conv1/act_quant"].count / 100);
     EXPECT_LE(m["probs"].max_lsb, 2.0);
@@ -431,6 +610,7 @@ TEST_F(ConformanceTest, RewriteCalibrateFreezeConvertPipeline) {
     // quantize it (range derived from the Add, with a warning), so more values sit 1 LSB off
     // than when every tensor was fake-quantized in training (measured ~24% here), never more.
     EXPECT_LE(m[logits_fq].max_lsb, 1.0 + 1e-4);
+    EXPECT_LE(m[logits_fq].runtime_max_lsb, 1.0 + 1e-4);
     EXPECT_LE(m["probs"].max_lsb, 3.0);  // softmax of logits up to 1 LSB off (measured 2.2)
   }
 }
@@ -469,6 +649,12 @@ TEST_F(ConformanceTest, MeanStdUint8InputAroundAnInt8Model) {
   const Measured m = CompareQuantized((*tfl)["outputs"][0], ref->at("logits"));
   std::cout << "[measure] uint8 mean/std input -> int8 model: max " << m.max_lsb << " LSB\n";
   EXPECT_LE(m.max_lsb, 1.0 + 1e-4);
+  const auto rt = RuntimeVsTflite("meanstd", r->flatbuffer, {q}, *tfl);
+  ASSERT_EQ(rt.size(), 1u);
+  std::cout << "[measure] uint8 mean/std input: tfqat runtime vs TFLite: " << rt[0].differ << " of " << rt[0].values
+            << " values differ, max " << rt[0].max_diff << " LSB\n";
+  EXPECT_LE(rt[0].max_diff, 2.0);
+  EXPECT_GT(PerOperatorVsTflite("meanstd", r->flatbuffer), 0);
 }
 
 }  // namespace

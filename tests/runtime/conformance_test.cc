@@ -214,28 +214,6 @@ TEST_P(ConformanceTest, MatchesTfliteInterpreter) {
 // hands to XNNPACK (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD; uint8 and int8) requantize in float there
 // and may differ by 1 LSB (measured, docs/runtime.md); all others must be exact. To keep the
 // suite short, the first three operators of each (op, type) kind per model are checked.
-std::string ExtractOperator(const std::string& bytes, int k, std::string* op_name) {
-  std::unique_ptr<tflite::ModelT> m(tflite::GetModel(bytes.data())->UnPack());
-  auto& sg = m->subgraphs[0];
-  std::unique_ptr<tflite::OperatorT> op = std::move(sg->operators[k]);
-  const auto& code = m->operator_codes[op->opcode_index];
-  *op_name = tflite::EnumNameBuiltinOperator(static_cast<tflite::BuiltinOperator>(
-      std::max<int32_t>(code->deprecated_builtin_code, static_cast<int32_t>(code->builtin_code))));
-  sg->inputs.clear();
-  for (int32_t t : op->inputs) {
-    if (t < 0) continue;
-    const auto& buf = m->buffers[sg->tensors[t]->buffer];
-    if (buf->data.empty()) sg->inputs.push_back(t);
-  }
-  sg->outputs = op->outputs;
-  sg->operators.clear();
-  sg->operators.push_back(std::move(op));
-  m->signature_defs.clear();
-  flatbuffers::FlatBufferBuilder fbb;
-  fbb.Finish(tflite::Model::Pack(fbb, m.get()), tflite::ModelIdentifier());
-  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
-}
-
 TEST(PerOperator, QuantizedModelsMatchPeerPerOperator) {
   if (!fs::exists(PeerScript())) GTEST_SKIP() << "missing " << PeerScript() << " (run scripts/prepare-peers.sh)";
   const char* models[] = {"models/mobilenet_v2_quantized_1x3x224x224.tflite",
@@ -252,7 +230,7 @@ TEST(PerOperator, QuantizedModelsMatchPeerPerOperator) {
     std::map<std::string, int> seen;
     for (int k = 0; k < num_ops; ++k) {
       std::string op_name;
-      const std::string one = ExtractOperator(bytes, k, &op_name);
+      const std::string one = testing::ExtractOperator(bytes, k, &op_name);
       if (++seen[op_name] > 3) continue;
       auto interp_or = Interpreter::CreateFromBuffer(one, InterpreterOptions{});
       ASSERT_TRUE(interp_or.ok()) << rel << " op " << k << ": " << interp_or.status().message();
@@ -272,8 +250,7 @@ TEST(PerOperator, QuantizedModelsMatchPeerPerOperator) {
       ASSERT_EQ(RunCommand(cmd), 0) << cmd;
       const TensorInfo& t = interp->output(0);
       const Stats s = Compare(t, interp->output_data(0), ReadAll((dir / "output_0.bin").string()));
-      const bool xnn_rounding = op_name == "CONV_2D" || op_name == "DEPTHWISE_CONV_2D" ||
-                                op_name == "ADD" || op_name == "FULLY_CONNECTED";
+      const bool xnn_rounding = testing::PeerRequantizesInFloat(op_name);
       std::printf("[per-op] %s op %d %s %s: %lld values, %lld differ (%.4f%%), max diff %g\n", rel, k,
                   op_name.c_str(), ElementTypeName(t.type), static_cast<long long>(s.count),
                   static_cast<long long>(s.mismatches), 100.0 * s.mismatches / std::max<int64_t>(1, s.count),

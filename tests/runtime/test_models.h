@@ -1,6 +1,7 @@
 // Builds small .tflite models in memory with the flatbuffers object API (tests only).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,37 @@ inline std::unique_ptr<tflite::ModelT> AddModel(
   sg->inputs = {a, b};
   sg->outputs = {y};
   return m;
+}
+
+// Cuts operator k out of a serialized model as a one-operator model: its non-constant inputs
+// become the model inputs, its outputs the model outputs. *op_name: the BuiltinOperator name.
+inline std::string ExtractOperator(const std::string& bytes, int k, std::string* op_name) {
+  std::unique_ptr<tflite::ModelT> m(tflite::GetModel(bytes.data())->UnPack());
+  auto& sg = m->subgraphs[0];
+  std::unique_ptr<tflite::OperatorT> op = std::move(sg->operators[k]);
+  const auto& code = m->operator_codes[op->opcode_index];
+  *op_name = tflite::EnumNameBuiltinOperator(static_cast<tflite::BuiltinOperator>(
+      std::max<int32_t>(code->deprecated_builtin_code, static_cast<int32_t>(code->builtin_code))));
+  sg->inputs.clear();
+  for (int32_t t : op->inputs) {
+    if (t < 0) continue;
+    const auto& buf = m->buffers[sg->tensors[t]->buffer];
+    if (buf->data.empty()) sg->inputs.push_back(t);
+  }
+  sg->outputs = op->outputs;
+  sg->operators.clear();
+  sg->operators.push_back(std::move(op));
+  m->signature_defs.clear();
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(tflite::Model::Pack(fbb, m.get()), tflite::ModelIdentifier());
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+// The operators the tflite-run peer hands to its XNNPACK delegate, which requantizes them in
+// float (TFLite's reference kernels do it in fixed point): they may differ by 1 LSB, no more.
+inline bool PeerRequantizesInFloat(const std::string& op_name) {
+  return op_name == "CONV_2D" || op_name == "DEPTHWISE_CONV_2D" || op_name == "ADD" ||
+         op_name == "FULLY_CONNECTED";
 }
 
 }  // namespace tfqat::runtime::testing
