@@ -1,10 +1,21 @@
 // tfqat: quantization-aware training toolchain for TensorFlow graphs.
 #include <iostream>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+#if defined(__GLIBC__)
+  // The executor, trainer and runtime allocate and free tensors of a few MB per step or batch.
+  // glibc serves each such block with a fresh mmap() and returns it on free, so every step pays
+  // page faults on zeroed pages (measured: 14 % of a training epoch, half of `exec --batch 128`).
+  // Keep freed blocks in the heap for reuse instead; the process is short-lived.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
   CLI::App app{
       "tfqat: quantization-aware training for TensorFlow graphs.\n"
       "Typical flow: inspect -> rewrite (insert FakeQuant) -> train -> freeze -> audit -> convert\n"

@@ -31,7 +31,7 @@ Q QuantizeLikeFakeQuant(float x, float scale, int32_t zero_point) {
 }
 
 struct BatchRunOptions {
-  int threads = 1;
+  int threads = 1;  // examples are split across this many single-threaded interpreters
 };
 
 struct BatchRunResult {
@@ -39,7 +39,7 @@ struct BatchRunResult {
   NpyArray raw_output;      // the output's own type (uint8/int8/float32), [N, ...]
   float output_scale = 0;   // 0 for float outputs
   int output_zero_point = 0;
-  double seconds = 0;       // time spent in Invoke
+  double seconds = 0;       // time spent in Invoke (summed over threads)
 };
 
 // `input` holds N examples along dim 0 (float values in the model's real domain, or raw

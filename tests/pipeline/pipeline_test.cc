@@ -172,6 +172,30 @@ TEST_F(PipelineCliTest, Uint8EndToEnd) {
   EXPECT_LE(j["max_output_diff"]["lsb"].get<double>(), 1.0);
 }
 
+// `tfqat exec --batch N` (the verify stage's evaluation): chunks along dimension 0 give the rows
+// that one run over all inputs gives; misuse is refused with exit 2.
+TEST_F(PipelineCliTest, ExecInChunksMatchesOneRun) {
+  NpyArray x = NpyArray::Zeros(NpyDType::kFloat32, {10, 12, 12, 1});
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> d(0.f, 1.f);
+  for (int64_t i = 0; i < x.num_elements(); ++i) x.mutable_as<float>()[i] = d(rng);
+  ASSERT_TRUE(WriteNpy(dir_ + "/x10.npy", x).ok());
+  const std::string base = "exec " + dir_ + "/float.pb --input input=" + dir_ + "/x10.npy --output logits";
+  ASSERT_EQ(Tfqat(base + " --out-dir " + dir_ + "/all").exit_code, 0);
+  ASSERT_EQ(Tfqat(base + " --batch 3 --out-dir " + dir_ + "/chunks").exit_code, 0);  // 3+3+3+1 rows
+  auto all = ReadNpy(dir_ + "/all/logits.npy");
+  auto chunks = ReadNpy(dir_ + "/chunks/logits.npy");
+  ASSERT_TRUE(all.ok() && chunks.ok());
+  EXPECT_EQ(chunks->shape, (std::vector<int64_t>{10, 3}));
+  const std::vector<float> a = all->ToFloat(), c = chunks->ToFloat();
+  ASSERT_EQ(a.size(), c.size());
+  // Same rows; only the GEMM's blocking (and so the float summation order) may differ.
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], c[i], 1e-5f * (1.f + std::fabs(a[i]))) << i;
+  EXPECT_EQ(Tfqat(base + " --batch -1 --out-dir " + dir_ + "/bad").exit_code, 2);
+  EXPECT_EQ(Tfqat(base + " --batch 4 --target logits --out-dir " + dir_ + "/bad").exit_code, 2);
+  EXPECT_FALSE(fs::exists(dir_ + "/bad/logits.npy"));
+}
+
 TEST_F(PipelineCliTest, BadInputsFailWithoutOutput) {
   // Unknown logits node: refused before any stage runs.
   CliRun r = Tfqat("pipeline " + dir_ + "/float.pb --data " + dir_ + "/x.npy --labels " + dir_ +
