@@ -2,7 +2,9 @@
 // (structure of the artefacts, the numbers it reports, resuming, and refusals).
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "workflow/metrics.h"
+#include "workflow/model_runner.h"
 
 namespace tfqat::workflow {
 namespace {
@@ -194,6 +197,77 @@ TEST_F(PipelineCliTest, ExecInChunksMatchesOneRun) {
   EXPECT_EQ(Tfqat(base + " --batch -1 --out-dir " + dir_ + "/bad").exit_code, 2);
   EXPECT_EQ(Tfqat(base + " --batch 4 --target logits --out-dir " + dir_ + "/bad").exit_code, 2);
   EXPECT_FALSE(fs::exists(dir_ + "/bad/logits.npy"));
+}
+
+// The .tflite the pipeline writes runs in the real TFLite interpreter (tflite-run, which the
+// pipeline does not use) with the same predictions as the pipeline's own int8 evaluation:
+// the model itself on the first examples, and the same frozen graph converted with the whole
+// validation set as one batch on every example.
+TEST_F(PipelineCliTest, ModelRunsInTfliteWithTheSamePredictions) {
+  const std::string peer = std::string(TFQAT_BINARY_DIR) + "/peers/tflite-run/run.js";
+  if (!fs::exists(peer) || std::system("node --version > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "the real TFLite interpreter is missing: " << peer << " (run scripts/prepare-peers.sh BUILD)";
+  }
+  CliRun r = Tfqat(Args("int8"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const std::string work = dir_ + "/work_int8";
+  auto raw = ReadNpy(work + "/eval/int8/output_raw.npy");  // our runtime's int8 logits, [N, 3]
+  auto val = ReadNpy(work + "/eval/val_input.npy");        // the float inputs it was given
+  ASSERT_TRUE(raw.ok() && val.ok());
+  const int64_t n = val->shape[0], classes = raw->shape[1], per = val->num_elements() / n;
+  const std::vector<float> xs = val->ToFloat();
+  auto run_peer = [&](const std::string& model, const std::vector<float>& x) -> nlohmann::json {
+    // The model's input grid, read by the peer itself.
+    const std::string info_json = dir_ + "/info.json";
+    EXPECT_EQ(std::system(("node " + peer + " " + model + " --info -o " + info_json + " 2>/dev/null").c_str()), 0);
+    std::ifstream f(info_json);
+    const nlohmann::json in = nlohmann::json::parse(f)["inputs"][0];
+    const float scale = in["quantization"]["scale"][0].get<float>();
+    const int zp = in["quantization"]["zero_point"][0].get<int>();
+    nlohmann::json q = nlohmann::json::array();
+    for (float v : x) q.push_back(static_cast<int>(QuantizeLikeFakeQuant<int8_t>(v, scale, zp)));
+    std::ofstream(dir_ + "/in.json") << q.dump();
+    const std::string out = dir_ + "/peer.json";
+    EXPECT_EQ(std::system(("node " + peer + " " + model + " -i " + dir_ + "/in.json -o " + out + " 2>/dev/null").c_str()), 0);
+    std::ifstream o(out);
+    return nlohmann::json::parse(o)["outputs"][0];
+  };
+  auto argmax = [&](const std::vector<double>& v, int64_t row) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c)
+      if (v[row * classes + c] > v[row * classes + best]) best = c;
+    return best;
+  };
+  std::vector<double> ours(raw->num_elements());
+  for (int64_t i = 0; i < raw->num_elements(); ++i) ours[i] = raw->as<int8_t>()[i];
+  // 1. The pipeline's model (batch 1), first examples.
+  for (int64_t e = 0; e < 3; ++e) {
+    const auto out = run_peer(dir_ + "/m_int8.tflite", std::vector<float>(xs.begin() + e * per, xs.begin() + (e + 1) * per));
+    const auto data = out["data"].get<std::vector<double>>();
+    ASSERT_EQ(static_cast<int64_t>(data.size()), classes);
+    for (int64_t c = 0; c < classes; ++c) EXPECT_LE(std::fabs(data[c] - ours[e * classes + c]), 1.0) << e;
+    EXPECT_EQ(argmax(data, 0), argmax(ours, e)) << "example " << e;
+  }
+  // 2. Every example: the same frozen graph as one batch of N.
+  const std::string batch_model = dir_ + "/batch.tflite";
+  ASSERT_EQ(Tfqat("convert " + work + "/frozen.pb -o " + batch_model + " --input-arrays input --output-arrays " +
+                  j["quantized_output"].get<std::string>() + " --input-shapes " + std::to_string(n) +
+                  ",12,12,1 --inference-type int8").exit_code, 0);
+  const auto out = run_peer(batch_model, xs);
+  const auto data = out["data"].get<std::vector<double>>();
+  ASSERT_EQ(data.size(), ours.size());
+  int64_t same = 0, differ = 0;
+  double max_lsb = 0;
+  for (int64_t e = 0; e < n; ++e) same += argmax(data, e) == argmax(ours, e);
+  for (size_t i = 0; i < data.size(); ++i) {
+    differ += data[i] != ours[i];
+    max_lsb = std::max(max_lsb, std::fabs(data[i] - ours[i]));
+  }
+  std::cout << "[measure] pipeline model in TFLite: " << same << "/" << n << " same predictions, " << differ << " of "
+            << data.size() << " logits differ, max " << max_lsb << " LSB\n";
+  EXPECT_EQ(same, n);
+  EXPECT_LE(max_lsb, 1.0);  // XNNPACK's float requantization of CONV_2D/FULLY_CONNECTED
 }
 
 TEST_F(PipelineCliTest, BadInputsFailWithoutOutput) {
