@@ -26,6 +26,12 @@ const absl::flat_hash_map<absl::string_view, absl::string_view>& KnownAttrKinds(
   return *kinds;
 }
 
+// Ops whose "T" is a list of types (TensorFlow's OpDefs: `T: list(type)`), not a single type.
+bool TypeListOp(absl::string_view op) {
+  return op == "IdentityN" || op == "Assert" || op == "Save" || op == "SaveSlices" || op == "StringFormat" ||
+         op == "Batch";
+}
+
 bool KindMatches(absl::string_view want, const tensorflow::AttrValue& v) {
   std::string got = AttrKindName(v);
   if (got == want) return true;
@@ -81,9 +87,10 @@ std::vector<absl::Status> ValidateGraphAll(const tensorflow::GraphDef& graph, co
             node.op() != "PlaceholderWithDefault" && node.op() != "VarHandleOp") {
           continue;
         }
-        if (!KindMatches(k->second, value)) {
+        const absl::string_view want = name == "T" && TypeListOp(node.op()) ? "list(type)" : k->second;
+        if (!KindMatches(want, value)) {
           add(absl::InvalidArgumentError(absl::StrCat(Where(node), ": attribute '", name, "' must be ",
-                                                      k->second, ", got ", AttrKindName(value))));
+                                                      want, ", got ", AttrKindName(value))));
         }
       }
     }

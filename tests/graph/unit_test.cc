@@ -316,6 +316,28 @@ TEST(ValidateTest, WrongAttributeKind) {
   EXPECT_TRUE(ValidateGraph(g, lax).ok());
 }
 
+TEST(ValidateTest, TypeListAttrOnlyWhereTheOpDefSaysSo) {
+  // IdentityN's "T" is list(type) in TensorFlow's OpDef; Identity's is a single type.
+  GraphBuilder b;
+  b.AddNode("x", "Placeholder", {});
+  b.AddNode("y", "Placeholder", {});
+  b.AddNode("both", "IdentityN", {"x", "y"});
+  b.AddNode("one", "Identity", {"x"});
+  auto g = b.Build();
+  for (auto& n : *g.mutable_node()) {
+    if (n.op() == "Placeholder") SetAttr(&n, "dtype", tensorflow::DT_FLOAT);
+    if (n.op() == "IdentityN" || n.op() == "Identity") {
+      auto* list = (*n.mutable_attr())["T"].mutable_list();
+      list->add_type(tensorflow::DT_FLOAT);
+      list->add_type(tensorflow::DT_FLOAT);
+    }
+  }
+  EXPECT_THAT(ValidateGraph(g), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         "node 'one' (Identity): attribute 'T' must be type, got list(type)"));
+  g.mutable_node()->RemoveLast();
+  EXPECT_TRUE(ValidateGraph(g).ok()) << ValidateGraph(g);
+}
+
 TEST(ValidateTest, TensorByteSizeMismatch) {
   auto g = SmallGraph();
   auto* w = Node(&g, "w");
