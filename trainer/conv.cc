@@ -8,6 +8,7 @@
 
 #include "graph/attrs.h"
 #include "graph/status_macros.h"
+#include "trainer/conv_direct.h"
 
 namespace tfqat {
 namespace {
@@ -180,6 +181,16 @@ absl::Status ComputeWindow(const KernelContext& ctx, const std::vector<int64_t>&
 }
 
 void Conv2DForward(const Parallel& par, const ConvGeometry& g, const float* x, const float* w, float* y) {
+  if (DirectConvApplies(g)) DirectConv2DForward(par, g, x, w, y);
+  else Im2ColConv2DForward(par, g, x, w, y);
+}
+
+void Conv2DBackwardFilter(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy, float* dw) {
+  if (DirectConvApplies(g)) DirectConv2DBackwardFilter(par, g, x, dy, dw);
+  else Im2ColConv2DBackwardFilter(par, g, x, dy, dw);
+}
+
+void Im2ColConv2DForward(const Parallel& par, const ConvGeometry& g, const float* x, const float* w, float* y) {
   const int64_t k = g.kh * g.kw * g.c;
   ConstMapRow wm(w, k, g.oc);
   const int64_t rows_per_image = g.oh * g.ow;
@@ -205,6 +216,12 @@ void Conv2DForward(const Parallel& par, const ConvGeometry& g, const float* x, c
 }
 
 void Conv2DBackwardInput(const Parallel& par, const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+  if (DirectConvInputApplies(g)) DirectConv2DBackwardInput(par, g, dy, w, dx);
+  else Im2ColConv2DBackwardInput(par, g, dy, w, dx);
+}
+
+void Im2ColConv2DBackwardInput(const Parallel& par, const ConvGeometry& g, const float* dy, const float* w,
+                               float* dx) {
   const int64_t k = g.kh * g.kw * g.c;
   ConstMapRow wm(w, k, g.oc);
   const int64_t rows_per_image = g.oh * g.ow;
@@ -222,7 +239,8 @@ void Conv2DBackwardInput(const Parallel& par, const ConvGeometry& g, const float
   });
 }
 
-void Conv2DBackwardFilter(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy, float* dw) {
+void Im2ColConv2DBackwardFilter(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy,
+                                float* dw) {
   const int64_t k = g.kh * g.kw * g.c;
   const int64_t rows_per_image = g.oh * g.ow;
   const int64_t chunk = ChunkImages(g);
@@ -354,7 +372,74 @@ void MaxPoolForward(const Parallel& par, const ConvGeometry& g, const float* x, 
   });
 }
 
+namespace {
+typedef float V8 __attribute__((vector_size(32)));
+typedef int32_t V8i __attribute__((vector_size(32)));
+inline V8 Load8(const float* p) {
+  V8 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void Store8(float* p, V8 v) { std::memcpy(p, &v, sizeof(v)); }
+
+// Windows that tile the input (stride == window, no padding): every input element is in at
+// most one window, so dx is written once (the window's first maximum gets dy, the rest 0).
+void MaxPoolBackwardTiled(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy, float* dx) {
+  if (g.oh * g.kh < g.h || g.ow * g.kw < g.w) std::fill(dx, dx + g.n * g.h * g.w * g.c, 0.f);
+  const int32_t taps = static_cast<int32_t>(g.kh * g.kw);
+  std::vector<int64_t> tap_off(taps);  // offset of window tap t from the window's origin
+  for (int32_t t = 0; t < taps; ++t) tap_off[t] = ((t / g.kw) * g.w + t % g.kw) * g.c;
+  par.For(g.n * g.oh, g.ow * g.kh * g.kw * g.c, [&](int64_t r0, int64_t r1) {
+    std::vector<int32_t> arg(g.c);
+    std::vector<float> best(g.c);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / g.oh, oy = r % g.oh;
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const int64_t origin = ((b * g.h + oy * g.kh) * g.w + ox * g.kw) * g.c;
+        const float* d = dy + ((b * g.oh + oy) * g.ow + ox) * g.c;
+        int64_t ch0 = 0;
+        // Eight channels at a time in registers.
+        for (; ch0 + 8 <= g.c; ch0 += 8) {
+          V8 bv = Load8(x + origin + ch0);
+          V8i av = {};
+          for (int32_t t = 1; t < taps; ++t) {
+            const V8 xv = Load8(x + origin + tap_off[t] + ch0);
+            const V8i gt = xv > bv;
+            bv = gt ? xv : bv;
+            av = gt ? V8i{} + t : av;
+          }
+          const V8 dv = Load8(d + ch0);
+          for (int32_t t = 0; t < taps; ++t) {
+            Store8(dx + origin + tap_off[t] + ch0, av == t ? dv : V8{});
+          }
+        }
+        if (ch0 == g.c) continue;
+        std::copy_n(x + origin, g.c, best.data());
+        std::fill(arg.begin(), arg.end(), 0);
+        for (int32_t t = 1; t < taps; ++t) {
+          const float* xi = x + origin + tap_off[t];
+          for (int64_t ch = ch0; ch < g.c; ++ch) {
+            const bool gt = xi[ch] > best[ch];
+            best[ch] = gt ? xi[ch] : best[ch];
+            arg[ch] = gt ? t : arg[ch];
+          }
+        }
+        for (int32_t t = 0; t < taps; ++t) {
+          float* di = dx + origin + tap_off[t];
+          for (int64_t ch = ch0; ch < g.c; ++ch) di[ch] = arg[ch] == t ? d[ch] : 0.f;
+        }
+      }
+    }
+  });
+}
+}  // namespace
+
 void MaxPoolBackward(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy, float* dx) {
+  if (g.sh == g.kh && g.sw == g.kw && g.pad_top == 0 && g.pad_left == 0 && g.oh * g.kh <= g.h &&
+      g.ow * g.kw <= g.w) {
+    MaxPoolBackwardTiled(par, g, x, dy, dx);
+    return;
+  }
   std::fill(dx, dx + g.n * g.h * g.w * g.c, 0.f);
   par.For(g.n, g.oh * g.ow * g.kh * g.kw * g.c, [&](int64_t n0, int64_t n1) {
     std::vector<int64_t> arg(g.c);

@@ -1,5 +1,5 @@
 // Convolution and pooling arithmetic shared by the forward kernels and the gradients (NHWC).
-// Conv2D: im2col + Eigen GEMM, split over images across the Parallel pool.
+// Conv2D: direct kernels (conv_direct.h) or im2col + Eigen GEMM, split across the Parallel pool.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +32,16 @@ bool IsNchw(const tensorflow::NodeDef& node);
 Tensor NchwToNhwc(const Tensor& t);
 Tensor NhwcToNchw(const Tensor& t);
 
+// Conv2D: the direct kernels of conv_direct.h where they apply, else im2col + Eigen GEMM.
 void Conv2DForward(const Parallel& par, const ConvGeometry& g, const float* x, const float* w, float* y);
 void Conv2DBackwardInput(const Parallel& par, const ConvGeometry& g, const float* dy, const float* w, float* dx);
 void Conv2DBackwardFilter(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy, float* dw);
+// The im2col + GEMM forms (any geometry); the direct kernels are checked against these.
+void Im2ColConv2DForward(const Parallel& par, const ConvGeometry& g, const float* x, const float* w, float* y);
+void Im2ColConv2DBackwardInput(const Parallel& par, const ConvGeometry& g, const float* dy, const float* w,
+                               float* dx);
+void Im2ColConv2DBackwardFilter(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy,
+                                float* dw);
 void DepthwiseForward(const Parallel& par, const ConvGeometry& g, const float* x, const float* w, float* y);
 void DepthwiseBackwardInput(const Parallel& par, const ConvGeometry& g, const float* dy, const float* w, float* dx);
 void DepthwiseBackwardFilter(const Parallel& par, const ConvGeometry& g, const float* x, const float* dy, float* dw);

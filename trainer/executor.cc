@@ -197,6 +197,10 @@ absl::StatusOr<std::vector<Tensor>> Executor::RunWithTrace(const std::map<std::s
                                                            const std::vector<std::string>& targets,
                                                            RunTrace* trace) {
   const int n = view_->num_nodes();
+  if (trace->pool) {
+    for (auto& vals : trace->values)
+      for (Tensor& t : vals) trace->pool->Give(std::move(t.f));
+  }
   trace->values.assign(n, {});
   trace->executed.assign(n, 0);
   trace->ref_reads.clear();
@@ -278,6 +282,7 @@ absl::Status Executor::ExecuteNode(int i, RunTrace* trace) {
   KernelContext ctx;
   ctx.node = &node;
   ctx.parallel = parallel_.get();
+  ctx.pool = trace->pool.get();
   // Gather data inputs; a ref variable is read now (its value when this node runs).
   const auto& fanin = view_->fanin(i);
   std::vector<Tensor> var_reads;

@@ -43,6 +43,8 @@ struct RunTrace {
   // Values of ref variables read directly (not through an Identity) by non-Assign ops,
   // keyed node * 1024 + input slot (the gradient of such an op needs them).
   absl::flat_hash_map<int64_t, Tensor> ref_reads;
+  // Arrays recycled between runs with this trace (and by Backward over it).
+  std::shared_ptr<BufferPool> pool = std::make_shared<BufferPool>();
 };
 
 class Executor {

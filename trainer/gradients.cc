@@ -98,14 +98,14 @@ absl::Status UnaryGrad(GradContext& ctx) {
   const Tensor& dy = *ctx.dy[0];
   float alpha = 0.2f;
   if (kOp == 3) { TFQAT_ASSIGN_OR_RETURN(alpha, GetAttrOr<float>(*ctx.node, "alpha", 0.2f)); }
-  Tensor* dx = ctx.SetDx(0);
+  Tensor* dx = ctx.SetDxUninitialized(0);
   const int64_t n = dy.num_elements();
-  dx->f.resize(n);
   const float* xf = x.f.data();
   const float* yf = y.f.data();
   const float* d = dy.f.data();
   float* o = dx->f.data();
-  for (int64_t e = 0; e < n; ++e) {
+  ctx.parallel->For(n, 4, [&](int64_t lo, int64_t hi) {
+  for (int64_t e = lo; e < hi; ++e) {
     switch (kOp) {
       case 0: o[e] = d[e]; break;                                                  // identity
       case 1: o[e] = yf[e] > 0.f ? d[e] : 0.f; break;                              // Relu
@@ -125,6 +125,7 @@ absl::Status UnaryGrad(GradContext& ctx) {
       case 15: o[e] = d[e] / (1.f + std::exp(-xf[e])); break;                      // Softplus
     }
   }
+  });
   return absl::OkStatus();
 }
 
@@ -162,9 +163,21 @@ absl::Status BiasAddGrad(GradContext& ctx) {
       for (int64_t ch = 0; ch < c; ++ch)
         for (int64_t p = 0; p < inner; ++p) db[ch] += dy.f[(b * c + ch) * inner + p];
   } else {
+    // Per-channel sums over fixed chunks of rows, added in chunk order (the same result for any
+    // thread count).
     const int64_t rows = dy.num_elements() / std::max<int64_t>(c, 1);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t ch = 0; ch < c; ++ch) db[ch] += dy.f[r * c + ch];
+    constexpr int64_t kChunkRows = 2048;
+    const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+    std::vector<float> partial(chunks * c, 0.f);
+    ctx.parallel->For(chunks, kChunkRows * c, [&](int64_t c0, int64_t c1) {
+      for (int64_t k = c0; k < c1; ++k) {
+        float* acc = partial.data() + k * c;
+        for (int64_t r = k * kChunkRows; r < std::min(rows, (k + 1) * kChunkRows); ++r)
+          for (int64_t ch = 0; ch < c; ++ch) acc[ch] += dy.f[r * c + ch];
+      }
+    });
+    for (int64_t k = 0; k < chunks; ++k)
+      for (int64_t ch = 0; ch < c; ++ch) db[ch] += partial[k * c + ch];
   }
   ctx.SetDx(1)->f = std::move(db);
   ctx.SetDx(0)->f = std::move(dy.f);
@@ -181,8 +194,7 @@ absl::Status MatMulGrad(GradContext& ctx) {
   ConstMapRow bm(b.f.data(), b.shape[0], b.shape[1]);
   ConstMapRow dm(dy.f.data(), dy.shape[0], dy.shape[1]);
   if (ctx.NeedDx(0)) {
-    Tensor* da = ctx.SetDx(0);
-    da->f.resize(a.num_elements());
+    Tensor* da = ctx.SetDxUninitialized(0);
     MapRow dam(da->f.data(), a.shape[0], a.shape[1]);
     if (!ta && !tb) dam.noalias() = dm * bm.transpose();
     else if (!ta && tb) dam.noalias() = dm * bm;
@@ -190,8 +202,7 @@ absl::Status MatMulGrad(GradContext& ctx) {
     else dam.noalias() = bm.transpose() * dm.transpose();
   }
   if (ctx.NeedDx(1)) {
-    Tensor* db = ctx.SetDx(1);
-    db->f.resize(b.num_elements());
+    Tensor* db = ctx.SetDxUninitialized(1);
     MapRow dbm(db->f.data(), b.shape[0], b.shape[1]);
     if (!ta && !tb) dbm.noalias() = am.transpose() * dm;
     else if (!ta && tb) dbm.noalias() = dm.transpose() * am;
@@ -225,12 +236,14 @@ absl::Status ConvGrad(GradContext& ctx) {
     else Conv2DBackwardFilter(*ctx.parallel, g, x.f.data(), dy.f.data(), dw->f.data());
   }
   if (ctx.NeedDx(0)) {
-    Tensor dx;
-    dx.shape = x.shape;
-    dx.f.resize(x.num_elements());
+    // The backward-input kernels zero dx themselves.
+    Tensor dx_nhwc;
+    dx_nhwc.shape = x.shape;
+    Tensor& dx = nchw ? dx_nhwc : *ctx.SetDxUninitialized(0);
+    ResizeUninitialized(&dx, static_cast<size_t>(x.num_elements()), ctx.pool);
     if (depthwise) DepthwiseBackwardInput(*ctx.parallel, g, dy.f.data(), w.f.data(), dx.f.data());
     else Conv2DBackwardInput(*ctx.parallel, g, dy.f.data(), w.f.data(), dx.f.data());
-    ctx.SetDx(0)->f = nchw ? NhwcToNchw(dx).f : std::move(dx.f);
+    if (nchw) ctx.SetDx(0)->f = NhwcToNchw(dx).f;
   }
   return absl::OkStatus();
 }
@@ -249,12 +262,14 @@ absl::Status PoolGrad(GradContext& ctx) {
   ConvGeometry g;
   TFQAT_RETURN_IF_ERROR(ComputeWindow(kc, x.shape, 0, 0, true, &g));
   g.oc = g.c;
-  Tensor dx;
-  dx.shape = x.shape;
-  dx.f.resize(x.num_elements());
+  // The pooling gradients write (or zero) every element of dx.
+  Tensor dx_nhwc;
+  dx_nhwc.shape = x.shape;
+  Tensor& dx = nchw ? dx_nhwc : *ctx.SetDxUninitialized(0);
+  ResizeUninitialized(&dx, static_cast<size_t>(x.num_elements()), ctx.pool);
   if (ctx.node->op() == "MaxPool") MaxPoolBackward(*ctx.parallel, g, x.f.data(), dy.f.data(), dx.f.data());
   else AvgPoolBackward(*ctx.parallel, g, dy.f.data(), dx.f.data());
-  ctx.SetDx(0)->f = nchw ? NhwcToNchw(dx).f : std::move(dx.f);
+  if (nchw) ctx.SetDx(0)->f = NhwcToNchw(dx).f;
   return absl::OkStatus();
 }
 
@@ -327,8 +342,7 @@ absl::Status FakeQuantGrad(GradContext& ctx) {
   const Tensor& dy = *ctx.dy[0];
   const std::string& op = ctx.node->op();
   const int64_t n = x.num_elements();
-  Tensor* dx = ctx.SetDx(0);
-  dx->f.assign(n, 0.f);
+  Tensor* dx = ctx.SetDxUninitialized(0);
   if (op == "FakeQuantWithMinMaxArgs") {
     TFQAT_ASSIGN_OR_RETURN(float mn, GetAttrOr<float>(*ctx.node, "min", -6.f));
     TFQAT_ASSIGN_OR_RETURN(float mx, GetAttrOr<float>(*ctx.node, "max", 6.f));
@@ -340,13 +354,43 @@ absl::Status FakeQuantGrad(GradContext& ctx) {
   }
   const int64_t channels = op == "FakeQuantWithMinMaxVars" ? 1 : x.shape.back();
   std::vector<float> dmin(channels, 0.f), dmax(channels, 0.f);
+  const float* xf = x.f.data();
+  const float* d = dy.f.data();
+  float* o = dx->f.data();
   for (int64_t ch = 0; ch < channels; ++ch) {
     auto r = NudgeFakeQuantRange(ctx.in(1).f[ch], ctx.in(2).f[ch], static_cast<int>(bits), narrow);
+    if (channels == 1) {
+      // Partial sums over fixed chunks, added in chunk order: the same result for any thread
+      // count.
+      constexpr int64_t kChunk = 8192;
+      const int64_t chunks = (n + kChunk - 1) / kChunk;
+      std::vector<float> below(chunks, 0.f), above(chunks, 0.f);
+      ctx.parallel->For(chunks, kChunk * 4, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          float lo_sum = 0.f, hi_sum = 0.f;
+          for (int64_t e = c * kChunk; e < std::min(n, (c + 1) * kChunk); ++e) {
+            const float v = xf[e];
+            const bool lo = v < r.nudged_min, hi = v > r.nudged_max;
+            lo_sum += lo ? d[e] : 0.f;
+            hi_sum += (!lo && hi) ? d[e] : 0.f;
+            o[e] = (lo || hi) ? 0.f : d[e];
+          }
+          below[c] = lo_sum;
+          above[c] = hi_sum;
+        }
+      });
+      for (int64_t c = 0; c < chunks; ++c) {
+        dmin[0] += below[c];
+        dmax[0] += above[c];
+      }
+      continue;
+    }
     for (int64_t e = ch; e < n; e += channels) {
-      const float v = x.f[e];
-      if (v < r.nudged_min) dmin[ch] += dy.f[e];
-      else if (v > r.nudged_max) dmax[ch] += dy.f[e];
-      else dx->f[e] = dy.f[e];
+      const float v = xf[e];
+      o[e] = 0.f;
+      if (v < r.nudged_min) dmin[ch] += d[e];
+      else if (v > r.nudged_max) dmax[ch] += d[e];
+      else o[e] = d[e];
     }
   }
   ctx.SetDx(1)->f = std::move(dmin);
@@ -559,6 +603,7 @@ absl::StatusOr<std::vector<Tensor>> Backward(const Executor& ex, const RunTrace&
     if (!bwd[*it]) continue;
     for (const Producer& p : view.fanin(*it)) if (!p.is_control) bwd[p.node] = 1;
   }
+  BufferPool* pool = trace.pool.get();
   std::vector<std::vector<Tensor>> grads(n);
   std::vector<std::vector<char>> has(n);
   auto accumulate = [&](int node, int port, Tensor&& g) {
@@ -569,6 +614,7 @@ absl::StatusOr<std::vector<Tensor>> Backward(const Executor& ex, const RunTrace&
     } else {
       auto& dst = grads[node][port].f;
       for (size_t e = 0; e < dst.size() && e < g.f.size(); ++e) dst[e] += g.f[e];
+      if (pool) pool->Give(std::move(g.f));
     }
   };
   accumulate(loss_node, loss_port, Tensor(dloss));
@@ -588,6 +634,7 @@ absl::StatusOr<std::vector<Tensor>> Backward(const Executor& ex, const RunTrace&
     GradContext ctx;
     ctx.node = &node;
     ctx.parallel = &ex.parallel();
+    ctx.pool = pool;
     ctx.outputs = &trace.values[i];
     holders.clear();
     holders.reserve(view.fanin(i).size());
@@ -622,6 +669,9 @@ absl::StatusOr<std::vector<Tensor>> Backward(const Executor& ex, const RunTrace&
       const Producer& p = data[k];
       if (!(fwd[p.node] && bwd[p.node])) continue;
       accumulate(p.node, p.port, std::move(ctx.dx[k]));
+    }
+    if (pool) {
+      for (Tensor& t : grads[i]) pool->Give(std::move(t.f));
     }
     grads[i].clear();  // free memory early
   }

@@ -22,6 +22,7 @@ struct GradContext {
   std::vector<Tensor> dx;              // per data input (empty f and shape-less: none)
   std::vector<char> has_dx;
   const Parallel* parallel = nullptr;
+  BufferPool* pool = nullptr;  // may be null
 
   const Tensor& in(int k) const { return *inputs[k]; }
   bool NeedDx(int k) const { return k < static_cast<int>(need_dx.size()) && need_dx[k]; }
@@ -31,6 +32,12 @@ struct GradContext {
     dx[k].dtype = tensorflow::DT_FLOAT;
     dx[k].shape = inputs[k]->shape;
     return &dx[k];
+  }
+  // SetDx with data of input k's size and unspecified contents (the caller writes all of it).
+  Tensor* SetDxUninitialized(int k) {
+    Tensor* t = SetDx(k);
+    ResizeUninitialized(t, static_cast<size_t>(NumElements(t->shape)), pool);
+    return t;
   }
   template <typename... Args>
   absl::Status Error(const Args&... parts) const {

@@ -19,12 +19,23 @@ struct KernelContext {
   std::vector<const Tensor*> inputs;  // data inputs, in order
   std::vector<Tensor> outputs;        // the kernel fills these (port order)
   const Parallel* parallel = nullptr;
+  BufferPool* pool = nullptr;  // may be null
 
   int num_inputs() const { return static_cast<int>(inputs.size()); }
   const Tensor& in(int k) const { return *inputs[k]; }
   Tensor* out(int k) {
     if (outputs.size() <= static_cast<size_t>(k)) outputs.resize(k + 1);
     return &outputs[k];
+  }
+  // Output k as a float tensor of `shape` (dtype `dtype`) whose data the kernel overwrites
+  // entirely: contents unspecified (recycled from the pool).
+  Tensor* UninitializedOutput(int k, std::vector<int64_t> shape,
+                              tensorflow::DataType dtype = tensorflow::DT_FLOAT) {
+    Tensor* t = out(k);
+    t->dtype = dtype;
+    t->shape = std::move(shape);
+    ResizeUninitialized(t, static_cast<size_t>(NumElements(t->shape)), pool);
+    return t;
   }
   // InvalidArgument "node 'x' (Op): <parts>".
   template <typename... Args>

@@ -85,7 +85,13 @@ absl::Status ReshapeKernel(KernelContext& ctx) {
     return ctx.Error("cannot reshape ", a.ShapeString(), " to ", s.ShapeString());
   }
   Tensor* out = ctx.out(0);
-  *out = a;
+  if (a.is_float()) {
+    out->dtype = a.dtype;
+    ResizeUninitialized(out, a.f.size(), ctx.pool);
+    std::copy(a.f.begin(), a.f.end(), out->f.begin());
+  } else {
+    *out = a;
+  }
   out->shape = shape;
   return absl::OkStatus();
 }

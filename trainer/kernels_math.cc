@@ -147,7 +147,7 @@ absl::Status UnaryKernel(KernelContext& ctx) {
     if (Op::kAlpha) {
       TFQAT_ASSIGN_OR_RETURN(alpha, GetAttrOr<float>(*ctx.node, "alpha", 0.2f));
     }
-    out->f.resize(a.f.size());
+    ResizeUninitialized(out, a.f.size(), ctx.pool);
     const float* x = a.f.data();
     float* y = out->f.data();
     const int64_t n = static_cast<int64_t>(a.f.size());

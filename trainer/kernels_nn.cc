@@ -29,17 +29,24 @@ absl::Status ConvKernel(KernelContext& ctx) {
   TFQAT_RETURN_IF_ERROR(Need4D(ctx, ctx.in(0), "input"));
   TFQAT_RETURN_IF_ERROR(Need4D(ctx, ctx.in(1), "filter"));
   const bool nchw = IsNchw(*ctx.node);
-  Tensor xin = nchw ? NchwToNhwc(ctx.in(0)) : ctx.in(0);
+  Tensor x_nhwc;
+  if (nchw) x_nhwc = NchwToNhwc(ctx.in(0));
+  const Tensor& xin = nchw ? x_nhwc : ctx.in(0);
   const Tensor& w = ctx.in(1);
   ConvGeometry g;
   TFQAT_RETURN_IF_ERROR(ComputeWindow(ctx, xin.shape, w.shape[0], w.shape[1], false, &g));
   if (w.shape[2] != g.c) return ctx.Error("filter input depth ", w.shape[2], " differs from input depth ", g.c);
   g.multiplier = depthwise ? w.shape[3] : 1;
   g.oc = depthwise ? g.c * w.shape[3] : w.shape[3];
-  Tensor y = Tensor::Float({g.n, g.oh, g.ow, g.oc}, 0.f);
+  // The kernels write every output element.
+  Tensor y_nhwc;
+  Tensor& y = nchw ? y_nhwc : *ctx.out(0);
+  y.dtype = tensorflow::DT_FLOAT;
+  y.shape = {g.n, g.oh, g.ow, g.oc};
+  ResizeUninitialized(&y, static_cast<size_t>(NumElements(y.shape)), ctx.pool);
   if (depthwise) DepthwiseForward(*ctx.parallel, g, xin.f.data(), w.f.data(), y.f.data());
   else Conv2DForward(*ctx.parallel, g, xin.f.data(), w.f.data(), y.f.data());
-  *ctx.out(0) = nchw ? NhwcToNchw(y) : std::move(y);
+  if (nchw) *ctx.out(0) = NhwcToNchw(y);
   return absl::OkStatus();
 }
 
@@ -69,14 +76,21 @@ absl::Status Conv2DBackpropInputKernel(KernelContext& ctx) {
 absl::Status PoolKernel(KernelContext& ctx) {
   TFQAT_RETURN_IF_ERROR(Need4D(ctx, ctx.in(0), "input"));
   const bool nchw = IsNchw(*ctx.node);
-  Tensor xin = nchw ? NchwToNhwc(ctx.in(0)) : ctx.in(0);
+  Tensor x_nhwc;
+  if (nchw) x_nhwc = NchwToNhwc(ctx.in(0));
+  const Tensor& xin = nchw ? x_nhwc : ctx.in(0);
   ConvGeometry g;
   TFQAT_RETURN_IF_ERROR(ComputeWindow(ctx, xin.shape, 0, 0, true, &g));
   g.oc = g.c;
-  Tensor y = Tensor::Float({g.n, g.oh, g.ow, g.c}, 0.f);
+  // The pooling kernels write every output element.
+  Tensor y_nhwc;
+  Tensor& y = nchw ? y_nhwc : *ctx.out(0);
+  y.dtype = tensorflow::DT_FLOAT;
+  y.shape = {g.n, g.oh, g.ow, g.c};
+  ResizeUninitialized(&y, static_cast<size_t>(NumElements(y.shape)), ctx.pool);
   if (ctx.node->op() == "MaxPool") MaxPoolForward(*ctx.parallel, g, xin.f.data(), y.f.data());
   else AvgPoolForward(*ctx.parallel, g, xin.f.data(), y.f.data());
-  *ctx.out(0) = nchw ? NhwcToNchw(y) : std::move(y);
+  if (nchw) *ctx.out(0) = NhwcToNchw(y);
   return absl::OkStatus();
 }
 
@@ -91,8 +105,7 @@ absl::Status MatMulKernel(KernelContext& ctx) {
   const int64_t m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
   const int64_t kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1];
   if (k != kb) return ctx.Error("inner dimensions differ: ", a.ShapeString(), " x ", b.ShapeString());
-  Tensor* out = ctx.out(0);
-  *out = Tensor::Float({m, n}, 0.f);
+  Tensor* out = ctx.UninitializedOutput(0, {m, n});
   ConstMapRow am(a.f.data(), a.shape[0], a.shape[1]);
   ConstMapRow bm(b.f.data(), b.shape[0], b.shape[1]);
   MapRow cm(out->f.data(), m, n);
@@ -163,13 +176,15 @@ absl::Status BiasAddKernel(KernelContext& ctx) {
   if (x.is_float() && !nchw) {
     out->dtype = x.dtype;
     out->shape = x.shape;
-    out->f.resize(x.f.size());
+    ResizeUninitialized(out, x.f.size(), ctx.pool);
     const int64_t rows = x.num_elements() / std::max<int64_t>(c, 1);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* xi = x.f.data() + r * c;
-      float* o = out->f.data() + r * c;
-      for (int64_t ch = 0; ch < c; ++ch) o[ch] = xi[ch] + bias.f[ch];
-    }
+    ctx.parallel->For(rows, c, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* xi = x.f.data() + r * c;
+        float* o = out->f.data() + r * c;
+        for (int64_t ch = 0; ch < c; ++ch) o[ch] = xi[ch] + bias.f[ch];
+      }
+    });
     return absl::OkStatus();
   }
   *out = x;

@@ -42,7 +42,7 @@ absl::Status FakeQuantVarsKernel(KernelContext& ctx) {
   Tensor* out = ctx.out(0);
   out->dtype = x.dtype;
   out->shape = x.shape;
-  out->f.resize(x.f.size());
+  ResizeUninitialized(out, x.f.size(), ctx.pool);
   if (ctx.node->op() == "FakeQuantWithMinMaxVars") {
     if (mn.num_elements() != 1 || mx.num_elements() != 1) return ctx.Error("min and max must be scalars");
     auto r = NudgeFakeQuantRange(mn.f[0], mx.f[0], bits, narrow);

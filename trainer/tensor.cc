@@ -22,6 +22,36 @@ int64_t NumElements(const std::vector<int64_t>& shape) {
   return n;
 }
 
+std::vector<float> BufferPool::Take(size_t n) {
+  if (n >= kMinFloats) {
+    auto it = free_.find(n);
+    if (it != free_.end() && !it->second.empty()) {
+      std::vector<float> v = std::move(it->second.back());
+      it->second.pop_back();
+      held_ -= n;
+      return v;
+    }
+  }
+  return std::vector<float>(n);
+}
+
+void BufferPool::Give(std::vector<float>&& v) {
+  const size_t n = v.size();
+  if (n < kMinFloats || held_ + n > kMaxFloats) return;
+  held_ += n;
+  free_[n].push_back(std::move(v));
+}
+
+void ResizeUninitialized(Tensor* t, size_t n, BufferPool* pool) {
+  if (t->f.size() == n) return;
+  if (pool == nullptr) {
+    t->f.resize(n);
+    return;
+  }
+  if (t->f.size() >= BufferPool::kMinFloats) pool->Give(std::move(t->f));
+  t->f = pool->Take(n);
+}
+
 bool Tensor::is_float() const { return IsFloatType(dtype); }
 int64_t Tensor::num_elements() const { return NumElements(shape); }
 std::string Tensor::ShapeString() const { return absl::StrCat("[", absl::StrJoin(shape, ","), "]"); }

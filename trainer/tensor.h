@@ -2,10 +2,12 @@
 // Floating types (float, double, half) are held as float32; integer and bool types as int64.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "graph/npy.h"
 #include "proto/tensor.pb.h"
@@ -36,6 +38,29 @@ struct Tensor {
   // Allocates zeros of the dtype.
   static Tensor Zeros(tensorflow::DataType dtype, std::vector<int64_t> shape);
 };
+
+// Float arrays kept by exact size between training steps, so that the activation- and
+// gradient-sized arrays of one step are not allocated (and zero-filled) again in the next:
+// the executor gives back the previous step's values, Backward its consumed gradients, and the
+// hot kernels take their outputs from here. Arrays under kMinFloats are not kept; at most
+// kMaxFloats floats are held. Not thread-safe (one pool per RunTrace).
+class BufferPool {
+ public:
+  static constexpr size_t kMinFloats = 4096;
+  static constexpr size_t kMaxFloats = size_t{64} << 20;
+  // n floats, contents unspecified.
+  std::vector<float> Take(size_t n);
+  void Give(std::vector<float>&& v);
+  size_t held_floats() const { return held_; }
+
+ private:
+  absl::flat_hash_map<size_t, std::vector<std::vector<float>>> free_;
+  size_t held_ = 0;
+};
+
+// Makes t->f hold n floats with unspecified contents (kept when it already has n; else from
+// the pool when there is one).
+void ResizeUninitialized(Tensor* t, size_t n, BufferPool* pool);
 
 bool IsFloatType(tensorflow::DataType t);
 int64_t NumElements(const std::vector<int64_t>& shape);
