@@ -79,9 +79,9 @@ std::optional<std::vector<int64_t>> WeightShape(const GraphView& view, int node)
   for (int hop = 0; hop < 8 && node >= 0; ++hop) {
     const auto& n = view.node(node);
     if (n.op() == "Const") {
-      auto t = GetAttr<tensorflow::TensorProto>(n, "value");
-      if (!t.ok()) return std::nullopt;
-      auto s = ShapeFromProto(t->tensor_shape());
+      auto v = n.attr().find("value");  // by reference: the tensor may be large
+      if (v == n.attr().end() || !v->second.has_tensor()) return std::nullopt;
+      auto s = ShapeFromProto(v->second.tensor().tensor_shape());
       if (!s.ok()) return std::nullopt;
       return *s;
     }
@@ -155,7 +155,8 @@ std::string NodeBuilder::ConstFloat(const std::string& name, const std::vector<i
   t.values = std::move(values);
   tensorflow::NodeDef* n = Add(name, "Const", {});
   SetAttr(n, "dtype", tensorflow::DT_FLOAT);
-  SetAttr(n, "value", EncodeTensor(t));
+  tensorflow::TensorProto encoded = EncodeTensor(t);
+  (*n->mutable_attr())["value"].mutable_tensor()->Swap(&encoded);
   return n->name();
 }
 
@@ -202,27 +203,72 @@ struct StaticFold {
   std::vector<double> c;
 };
 
+// Weights that are a float32 Const, possibly behind Identity nodes: decoded as float directly
+// (the common case; the evaluator's double tensors and memo copies are not needed).
+std::optional<HostTensor<float>> FloatConstWeights(const GraphView& view, int node, int port) {
+  if (port != 0) return std::nullopt;
+  for (int hop = 0; hop < 8; ++hop) {
+    const auto& n = view.node(node);
+    if (n.op() == "Const") {
+      auto dt = n.attr().find("dtype");
+      if (dt == n.attr().end() || dt->second.type() != tensorflow::DT_FLOAT) return std::nullopt;
+      auto t = DecodeConst<float>(n);
+      if (!t.ok()) return std::nullopt;
+      return *std::move(t);
+    }
+    if (n.op() != "Identity") return std::nullopt;
+    const auto& in = view.fanin(node);
+    if (in.empty() || in[0].is_control || in[0].port != 0) return std::nullopt;
+    node = in[0].node;
+  }
+  return std::nullopt;
+}
+
+// dst[e] = float(src[e] · k[channel of e]) (ChannelOfWeight, walked without per-element
+// branches); src may be dst.
+template <typename T>
+void ScaleWeights(const Layout& layout, const std::vector<double>& k, const T* src, float* dst, int64_t total) {
+  if (layout.weighted_type == "MatMul" && layout.transpose_b) {
+    // [out, in]: the channel is the row.
+    const int64_t inner = layout.weight_shape[1];
+    for (int64_t e = 0; e < total; ++e) dst[e] = static_cast<float>(static_cast<double>(src[e]) * k[e / inner]);
+    return;
+  }
+  // Otherwise the channel is the fastest-varying index.
+  const int64_t c_count = layout.weighted_type == "MatMul" ? layout.weight_shape[1] : layout.channels;
+  for (int64_t e = 0, c = 0; e < total; ++e) {
+    dst[e] = static_cast<float>(static_cast<double>(src[e]) * k[c]);
+    if (++c == c_count) c = 0;
+  }
+}
+
+// The fold candidates, and a note for every batch norm the patterns refused.
+absl::StatusOr<patterns::MatchSet> MatchFolds(const GraphView& view, const FoldBatchNormsOptions& opt,
+                                              FoldBatchNormsResult* result) {
+  patterns::MatchOptions mo;
+  for (const auto& name : opt.outputs) {
+    if (auto i = view.index(NodeNameOf(name))) mo.protected_nodes.insert(*i);
+  }
+  TFQAT_ASSIGN_OR_RETURN(patterns::MatchSet ms, patterns::FindMatches(view, FoldPatterns(), mo));
+  for (const auto& f : ms.failures) {
+    // Only failures at a batch norm, or escapes found deep in an unfused chain, are news.
+    const bool at_bn = ops::kFusedBatchNorm.Contains(view.node(f.root).op());
+    const bool escape = absl::StrContains(f.reason, "consumer outside") ||
+                        absl::StrContains(f.reason, "graph output in the middle");
+    if (at_bn || (escape && f.at_node != f.root && f.pattern == "unfused_batch_norm")) {
+      result->notes.push_back(absl::StrCat(Describe(view.node(f.root)), ": not folded: ", f.reason));
+    }
+  }
+  return ms;
+}
+
 class Folder {
  public:
   Folder(const GraphView& view, const FoldBatchNormsOptions& opt, MutableGraph* g,
          FoldBatchNormsResult* result)
       : view_(view), opt_(opt), g_(g), b_(g), result_(result), consts_(view) {}
 
-  absl::Status Run() {
-    patterns::MatchOptions mo;
-    for (const auto& name : opt_.outputs) {
-      if (auto i = view_.index(NodeNameOf(name))) mo.protected_nodes.insert(*i);
-    }
-    TFQAT_ASSIGN_OR_RETURN(patterns::MatchSet ms, patterns::FindMatches(view_, FoldPatterns(), mo));
-    for (const auto& f : ms.failures) {
-      // Only failures at a batch norm, or escapes found deep in an unfused chain, are news.
-      const bool at_bn = ops::kFusedBatchNorm.Contains(view_.node(f.root).op());
-      const bool escape = absl::StrContains(f.reason, "consumer outside") ||
-                          absl::StrContains(f.reason, "graph output in the middle");
-      if (at_bn || (escape && f.at_node != f.root && f.pattern == "unfused_batch_norm")) {
-        Note(absl::StrCat(Describe(view_.node(f.root)), ": not folded: ", f.reason));
-      }
-    }
+  absl::Status Run(const patterns::MatchSet& ms) {
     for (const Match& m : ms.matches) {
       TFQAT_RETURN_IF_ERROR(FoldOne(m));
     }
@@ -389,14 +435,19 @@ class Folder {
     std::vector<float> kf(st->k.begin(), st->k.end());
     std::vector<float> cf(st->c.begin(), st->c.end());
     const std::string bn_name = bn_node.name();
-    auto wvals = consts_.Eval(weights.node, weights.port);
+    std::optional<HostTensor<float>> wf = FloatConstWeights(view_, weights.node, weights.port);
+    absl::StatusOr<HostTensor<double>> wvals = absl::UnknownError("not evaluated");
+    if (!wf) wvals = consts_.Eval(weights.node, weights.port);
     std::string new_weights;
-    if (wvals.ok()) {
+    if (wf || wvals.ok()) {
       HostTensor<float> w;
-      w.shape = wvals->shape;
-      w.values.resize(wvals->values.size());
-      for (size_t e = 0; e < w.values.size(); ++e) {
-        w.values[e] = static_cast<float>(wvals->values[e] * st->k[ChannelOfWeight(layout, e)]);
+      if (wf) {
+        w = *std::move(wf);
+        ScaleWeights(layout, st->k, w.values.data(), w.values.data(), static_cast<int64_t>(w.values.size()));
+      } else {
+        w.shape = wvals->shape;
+        w.values.resize(wvals->values.size());
+        ScaleWeights(layout, st->k, wvals->values.data(), w.values.data(), static_cast<int64_t>(w.values.size()));
       }
       new_weights = b_.ConstFloat(absl::StrCat(w_node.name(), "/folded_weights"), w.shape, std::move(w.values));
     } else if (train) {
@@ -498,9 +549,10 @@ absl::Status PruneDead(MutableGraph* g, absl::flat_hash_set<std::string> candida
       "Const", "Identity", "Rsqrt", "Sqrt", "Reciprocal", "Inv", "Neg", "Square", "Add",
       "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"};
   while (!candidates.empty()) {
-    absl::flat_hash_set<std::string> used;
+    absl::flat_hash_set<absl::string_view> used;
+    used.reserve(g->graph().node_size());
     for (const auto& n : g->graph().node()) {
-      for (const auto& in : n.input()) used.insert(std::string(NodeNameOf(in)));
+      for (const auto& in : n.input()) used.insert(NodeNameOf(in));
     }
     absl::flat_hash_set<std::string> dead;
     absl::flat_hash_set<std::string> next;
@@ -520,16 +572,29 @@ absl::Status PruneDead(MutableGraph* g, absl::flat_hash_set<std::string> candida
 
 }  // namespace bnfold
 
+namespace bnfold {
+
+absl::StatusOr<bool> FoldBatchNormsWithView(const GraphView& view, const FoldBatchNormsOptions& options,
+                                            FoldBatchNormsResult* result) {
+  TFQAT_ASSIGN_OR_RETURN(patterns::MatchSet ms, MatchFolds(view, options, result));
+  if (ms.matches.empty()) return false;  // nothing to fold: no copy of the graph
+  MutableGraph g(view.graph());
+  Folder folder(view, options, &g, result);
+  TFQAT_RETURN_IF_ERROR(folder.Run(ms));
+  TFQAT_RETURN_IF_ERROR(folder.Finish());
+  TFQAT_RETURN_IF_ERROR(PruneDead(&g, folder.maybe_dead()));
+  result->graph = std::move(g).Release();
+  return true;
+}
+
+}  // namespace bnfold
+
 absl::StatusOr<FoldBatchNormsResult> FoldBatchNorms(const tensorflow::GraphDef& graph,
                                                     const FoldBatchNormsOptions& options) {
   TFQAT_ASSIGN_OR_RETURN(GraphView view, GraphView::Create(graph));
   FoldBatchNormsResult result;
-  MutableGraph g(graph);
-  bnfold::Folder folder(view, options, &g, &result);
-  TFQAT_RETURN_IF_ERROR(folder.Run());
-  TFQAT_RETURN_IF_ERROR(folder.Finish());
-  TFQAT_RETURN_IF_ERROR(bnfold::PruneDead(&g, folder.maybe_dead()));
-  result.graph = std::move(g).Release();
+  TFQAT_ASSIGN_OR_RETURN(bool changed, bnfold::FoldBatchNormsWithView(view, options, &result));
+  if (!changed) result.graph = graph;
   return result;
 }
 

@@ -86,4 +86,9 @@ absl::Status EmitTrainMovingFold(const GraphView& view, const FoldBatchNormsOpti
                                  const Candidate& cand, NodeBuilder* b, MutableGraph* g,
                                  FoldedLayer* fl, std::string* why);
 
+// FoldBatchNorms on a view the caller built: false (and result->graph untouched) when nothing
+// matched, so the caller can keep its graph and view; true with result->graph set otherwise.
+absl::StatusOr<bool> FoldBatchNormsWithView(const GraphView& view, const FoldBatchNormsOptions& options,
+                                            FoldBatchNormsResult* result);
+
 }  // namespace tfqat::bnfold

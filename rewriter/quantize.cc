@@ -137,104 +137,151 @@ class Rewriter {
 
  private:
   // ---- node emission ----
-  std::string Unique(absl::string_view base) {
-    std::string name(base);
-    int k = 0;
-    while (view_.index(name).has_value() || added_.contains(name)) {
-      name = absl::StrCat(base, "_", ++k);
-    }
-    return name;
-  }
+  // Names of emitted nodes are views into the NodeDefs' own name strings (stable: nodes are
+  // only appended, never moved or renamed), so uniqueness checks allocate nothing.
   bool Taken(absl::string_view name) const {
     return view_.index(name).has_value() || added_.contains(name);
   }
-  NodeDef* Add(absl::string_view base, absl::string_view op, std::vector<std::string> inputs) {
+  NodeDef* Add(absl::string_view base, absl::string_view op, std::initializer_list<absl::string_view> inputs) {
     NodeDef* n = out_->add_node();
-    n->set_name(Unique(base));
-    n->set_op(std::string(op));
-    for (auto& i : inputs) n->add_input(std::move(i));
-    added_.insert(n->name());
+    // One hash of the name in each set when it is free (the common case).
+    n->set_name(base.data(), base.size());
+    for (int k = 1; view_.index(n->name()).has_value() || !added_.insert(n->name()).second; ++k) {
+      n->set_name(absl::StrCat(base, "_", k));
+    }
+    n->set_op(op.data(), op.size());
+    if (inputs.size() > 0) {
+      n->mutable_input()->Reserve(static_cast<int>(inputs.size()));
+      for (absl::string_view i : inputs) n->add_input(i.data(), i.size());
+    }
     ++nodes_added_;
     return n;
   }
-  std::string ConstF(absl::string_view name, const std::vector<float>& values, bool vector) {
-    HostTensor<float> t;
-    if (vector) t.shape = {static_cast<int64_t>(values.size())};
-    t.values = values;
+  static tensorflow::AttrValue& Attr(NodeDef* n, const char* name) { return (*n->mutable_attr())[name]; }
+  // A Const whose value is built in place (no TensorProto copies).
+  NodeDef* ConstNode(absl::string_view name, DataType dtype, tensorflow::TensorProto** value) {
     NodeDef* n = Add(name, "Const", {});
-    SetAttr(n, "dtype", tensorflow::DT_FLOAT);
-    SetAttr(n, "value", EncodeTensor(t));
+    Attr(n, "dtype").set_type(dtype);
+    *value = Attr(n, "value").mutable_tensor();
+    (*value)->set_dtype(dtype);
+    return n;
+  }
+  const std::string& ConstF(absl::string_view name, const std::vector<float>& values, bool vector) {
+    if (values.size() == 1) {
+      tensorflow::TensorProto* t;
+      NodeDef* n = ConstNode(name, tensorflow::DT_FLOAT, &t);
+      if (vector) t->mutable_tensor_shape()->add_dim()->set_size(1);
+      t->add_float_val(values[0]);
+      return n->name();
+    }
+    HostTensor<float> h;
+    if (vector) h.shape = {static_cast<int64_t>(values.size())};
+    h.values = values;
+    tensorflow::TensorProto* t;
+    NodeDef* n = ConstNode(name, tensorflow::DT_FLOAT, &t);
+    tensorflow::TensorProto encoded = EncodeTensor(h);
+    t->Swap(&encoded);
     return n->name();
   }
-  std::string ConstScalarF(absl::string_view name, float v) { return ConstF(name, {v}, false); }
-  std::string ConstI32(absl::string_view name, const std::vector<int32_t>& values, bool vector) {
-    HostTensor<int32_t> t;
-    if (vector) t.shape = {static_cast<int64_t>(values.size())};
-    t.values = values;
-    NodeDef* n = Add(name, "Const", {});
-    SetAttr(n, "dtype", tensorflow::DT_INT32);
-    SetAttr(n, "value", EncodeTensor(t));
+  const std::string& ConstScalarF(absl::string_view name, float v) {
+    tensorflow::TensorProto* t;
+    NodeDef* n = ConstNode(name, tensorflow::DT_FLOAT, &t);
+    t->mutable_tensor_shape();
+    t->add_float_val(v);
     return n->name();
   }
-  std::string ConstI64(absl::string_view name, int64_t v) {
-    HostTensor<int64_t> t;
-    t.values = {v};
-    NodeDef* n = Add(name, "Const", {});
-    SetAttr(n, "dtype", tensorflow::DT_INT64);
-    SetAttr(n, "value", EncodeTensor(t));
+  const std::string& ConstI32(absl::string_view name, const std::vector<int32_t>& values, bool vector) {
+    HostTensor<int32_t> h;
+    if (vector) h.shape = {static_cast<int64_t>(values.size())};
+    h.values = values;
+    tensorflow::TensorProto* t;
+    NodeDef* n = ConstNode(name, tensorflow::DT_INT32, &t);
+    tensorflow::TensorProto encoded = EncodeTensor(h);
+    t->Swap(&encoded);
     return n->name();
   }
-  std::string Binary(absl::string_view op, absl::string_view name, const std::string& a,
-                     const std::string& b, DataType t = tensorflow::DT_FLOAT) {
+  const std::string& ConstI64(absl::string_view name, int64_t v) {
+    HostTensor<int64_t> h;
+    h.values = {v};
+    tensorflow::TensorProto* t;
+    NodeDef* n = ConstNode(name, tensorflow::DT_INT64, &t);
+    tensorflow::TensorProto encoded = EncodeTensor(h);
+    t->Swap(&encoded);
+    return n->name();
+  }
+  const std::string& Binary(absl::string_view op, absl::string_view name, absl::string_view a,
+                            absl::string_view b, DataType t = tensorflow::DT_FLOAT) {
     NodeDef* n = Add(name, op, {a, b});
-    SetAttr(n, "T", t);
+    Attr(n, "T").set_type(t);
     return n->name();
   }
-  std::string Reshape(absl::string_view name, const std::string& x, const std::vector<int32_t>& shape) {
-    std::string s = ConstI32(absl::StrCat(name, "/shape"), shape, true);
+  const std::string& Reshape(absl::string_view name, absl::string_view x, const std::vector<int32_t>& shape) {
+    const std::string& s = ConstI32(absl::StrCat(name, "/shape"), shape, true);
     NodeDef* n = Add(name, "Reshape", {x, s});
-    SetAttr(n, "T", tensorflow::DT_FLOAT);
-    SetAttr(n, "Tshape", tensorflow::DT_INT32);
+    Attr(n, "T").set_type(tensorflow::DT_FLOAT);
+    Attr(n, "Tshape").set_type(tensorflow::DT_INT32);
     return n->name();
   }
-  std::string Reduce(absl::string_view op, absl::string_view name, const std::string& x) {
-    std::string axis = ConstI32(absl::StrCat(name, "/reduction_indices"), {0}, false);
+  const std::string& Reduce(absl::string_view op, absl::string_view name, absl::string_view x) {
+    tensorflow::TensorProto* t;
+    const std::string& axis =
+        ConstNode(absl::StrCat(name, "/reduction_indices"), tensorflow::DT_INT32, &t)->name();
+    t->mutable_tensor_shape();
+    t->add_int_val(0);
     NodeDef* n = Add(name, op, {x, axis});
-    SetAttr(n, "T", tensorflow::DT_FLOAT);
-    SetAttr(n, "Tidx", tensorflow::DT_INT32);
-    SetAttr(n, "keep_dims", false);
+    Attr(n, "T").set_type(tensorflow::DT_FLOAT);
+    Attr(n, "Tidx").set_type(tensorflow::DT_INT32);
+    Attr(n, "keep_dims").set_b(false);
     return n->name();
   }
   // VariableV2 + <var>/initial_value + <var>/Assign + <var>/read (the contract's TF1 form).
+  // *init receives the initial value's TensorProto, to be filled in place.
+  std::pair<std::string, std::string> Variable(absl::string_view name, DataType dtype,
+                                               const std::vector<int64_t>& shape,
+                                               tensorflow::TensorProto** init) {
+    NodeDef* v = Add(name, "VariableV2", {});
+    const std::string& var = v->name();
+    Attr(v, "dtype").set_type(dtype);
+    tensorflow::TensorShapeProto* sp = Attr(v, "shape").mutable_shape();
+    for (int64_t d : shape) sp->add_dim()->set_size(d);
+    Attr(v, "container").set_s("");
+    Attr(v, "shared_name").set_s("");
+    const std::string& cname = ConstNode(absl::StrCat(var, "/initial_value"), dtype, init)->name();
+    NodeDef* a = Add(absl::StrCat(var, "/Assign"), "Assign", {var, cname});
+    Attr(a, "T").set_type(dtype);
+    Attr(a, "validate_shape").set_b(true);
+    Attr(a, "use_locking").set_b(true);
+    NodeDef* r = Add(absl::StrCat(var, "/read"), "Identity", {var});
+    Attr(r, "T").set_type(dtype);
+    return {var, r->name()};
+  }
   std::pair<std::string, std::string> Variable(absl::string_view name, DataType dtype,
                                                const std::vector<int64_t>& shape,
                                                const tensorflow::TensorProto& init) {
-    NodeDef* v = Add(name, "VariableV2", {});
-    const std::string var = v->name();
-    SetAttr(v, "dtype", dtype);
-    SetAttr(v, "shape", ShapeToProto(shape));
-    SetAttr(v, "container", "");
-    SetAttr(v, "shared_name", "");
-    NodeDef* c = Add(absl::StrCat(var, "/initial_value"), "Const", {});
-    SetAttr(c, "dtype", dtype);
-    SetAttr(c, "value", init);
-    const std::string cname = c->name();
-    NodeDef* a = Add(absl::StrCat(var, "/Assign"), "Assign", {var, cname});
-    SetAttr(a, "T", dtype);
-    SetAttr(a, "validate_shape", true);
-    SetAttr(a, "use_locking", true);
-    NodeDef* r = Add(absl::StrCat(var, "/read"), "Identity", {var});
-    SetAttr(r, "T", dtype);
-    return {var, r->name()};
+    tensorflow::TensorProto* t;
+    auto r = Variable(name, dtype, shape, &t);
+    *t = init;
+    return r;
   }
   std::pair<std::string, std::string> FloatVariable(absl::string_view name, const std::vector<float>& init,
                                                     bool vector) {
-    HostTensor<float> t;
-    if (vector) t.shape = {static_cast<int64_t>(init.size())};
-    t.values = init;
     std::vector<int64_t> shape;
     if (vector) shape = {static_cast<int64_t>(init.size())};
-    return Variable(name, tensorflow::DT_FLOAT, shape, EncodeTensor(t));
+    tensorflow::TensorProto* t;
+    auto r = Variable(name, tensorflow::DT_FLOAT, shape, &t);
+    if (init.size() == 1) {
+      t->set_dtype(tensorflow::DT_FLOAT);
+      auto* ts = t->mutable_tensor_shape();
+      if (vector) ts->add_dim()->set_size(1);
+      t->add_float_val(init[0]);
+    } else {
+      HostTensor<float> h;
+      h.shape = shape;
+      h.values = init;
+      tensorflow::TensorProto encoded = EncodeTensor(h);
+      t->Swap(&encoded);
+    }
+    return r;
   }
 
   // ---- quantization building blocks ----
@@ -414,7 +461,7 @@ class Rewriter {
   const QuantizeOptions& opt_;
   tensorflow::GraphDef* out_;
   const bool train_;
-  absl::flat_hash_set<std::string> added_;
+  absl::flat_hash_set<absl::string_view> added_;  // views into emitted node names
   absl::flat_hash_set<std::string> used_scopes_;
   std::vector<std::string> update_ops_;
   std::string global_step_read_;
@@ -565,6 +612,14 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
     mopt.protected_nodes.insert(*idx);
   }
   TFQAT_ASSIGN_OR_RETURN(patterns::MatchSet ms, patterns::FindLayers(view_, mopt));
+  {
+    // Room for what the layers will emit (about 80 nodes per layer in train mode, 12 in
+    // eval), so that neither the node array nor the name set regrows (rehashing every name).
+    const size_t per_layer = train_ ? 84 : 12;
+    const size_t expected = ms.matches.size() * per_layer;
+    out_->mutable_node()->Reserve(static_cast<int>(std::min<size_t>(original + expected, INT32_MAX / 2)));
+    added_.reserve(expected);
+  }
   std::vector<LayerMatch> layers;
   for (auto it = ms.matches.rbegin(); it != ms.matches.rend(); ++it) {
     layers.push_back(patterns::DecodeLayer(*it));
@@ -801,9 +856,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
 }  // namespace
 
-absl::StatusOr<QuantizeResult> InsertFakeQuant(const tensorflow::GraphDef& graph,
-                                               const QuantizeOptions& options) {
-  TFQAT_RETURN_IF_ERROR(CheckOptions(options));
+static absl::Status CheckForTrainingOps(const tensorflow::GraphDef& graph) {
   for (const NodeDef& n : graph.node()) {
     if (IsTrainingOp(n)) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -812,15 +865,32 @@ absl::StatusOr<QuantizeResult> InsertFakeQuant(const tensorflow::GraphDef& graph
           "on the forward graph, before the optimizer is added"));
     }
   }
-  TFQAT_ASSIGN_OR_RETURN(GraphView view, GraphView::Create(graph));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<QuantizeResult> InsertFakeQuantWithView(const GraphView& view, tensorflow::GraphDef* graph,
+                                                       const QuantizeOptions& options) {
+  TFQAT_RETURN_IF_ERROR(CheckOptions(options));
+  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(*graph));
+  // The view indexes *graph, which the rewriter edits in place: it only appends nodes and
+  // rewrites input strings of existing nodes, and reads the view's parsed tables, never the
+  // edited strings.
+  Rewriter rewriter(view, options, graph);
+  return rewriter.Run();
+}
+
+absl::StatusOr<QuantizeResult> InsertFakeQuantInPlace(tensorflow::GraphDef* graph,
+                                                      const QuantizeOptions& options) {
+  TFQAT_RETURN_IF_ERROR(CheckOptions(options));
+  TFQAT_ASSIGN_OR_RETURN(GraphView view, GraphView::Create(*graph));
+  return InsertFakeQuantWithView(view, graph, options);
+}
+
+absl::StatusOr<QuantizeResult> InsertFakeQuant(const tensorflow::GraphDef& graph,
+                                               const QuantizeOptions& options) {
   tensorflow::GraphDef out = graph;
-  Rewriter rewriter(view, options, &out);
-  TFQAT_ASSIGN_OR_RETURN(QuantizeResult result, rewriter.Run());
-  if (result.changed) {
-    result.graph = std::move(out);
-  } else {
-    result.graph = graph;
-  }
+  TFQAT_ASSIGN_OR_RETURN(QuantizeResult result, InsertFakeQuantInPlace(&out, options));
+  result.graph = std::move(out);
   return result;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "graph/graph_view.h"
 #include "proto/graph.pb.h"
 
 namespace tfqat {
@@ -72,5 +73,16 @@ struct QuantizeResult {
 // the graph already holds training ops (gradients/, Apply*): the rewrite must come first.
 absl::StatusOr<QuantizeResult> InsertFakeQuant(const tensorflow::GraphDef& graph,
                                                const QuantizeOptions& options);
+
+// The same pass editing *graph in place (no copy of the input; for large graphs). *graph may
+// live on a protobuf Arena: the emitted nodes are then allocated there too. The result's
+// .graph stays empty. On error *graph is left partly rewritten.
+absl::StatusOr<QuantizeResult> InsertFakeQuantInPlace(tensorflow::GraphDef* graph,
+                                                      const QuantizeOptions& options);
+
+// InsertFakeQuantInPlace with a view of *graph the caller already built (the pipeline shares
+// one view between passes that change nothing and this one).
+absl::StatusOr<QuantizeResult> InsertFakeQuantWithView(const GraphView& view, tensorflow::GraphDef* graph,
+                                                       const QuantizeOptions& options);
 
 }  // namespace tfqat

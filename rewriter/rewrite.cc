@@ -1,20 +1,38 @@
 #include "rewriter/rewrite.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "graph/status_macros.h"
+#include "rewriter/fold_batch_norms_internal.h"
 
 namespace tfqat {
 
 FoldBatchNormsPass DefaultFoldBatchNormsPass() { return FoldBatchNorms; }
 
-absl::StatusOr<RewriteResult> Rewrite(const tensorflow::GraphDef& graph, const RewriteOptions& options) {
+namespace {
+
+using FoldFn = absl::StatusOr<FoldBatchNormsResult> (*)(const tensorflow::GraphDef&, const FoldBatchNormsOptions&);
+
+bool IsDefaultFoldPass(const FoldBatchNormsPass& pass) {
+  const FoldFn* fn = pass.target<FoldFn>();
+  return fn != nullptr && *fn == &FoldBatchNorms;
+}
+
+// Rewrites `input` into *graph (which is `input` itself for the in-place form; otherwise
+// *graph is overwritten, and `input` is copied only when folding changed nothing).
+absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, tensorflow::GraphDef* graph,
+                                          const RewriteOptions& options) {
   RewriteResult result;
-  result.input_nodes = graph.node_size();
+  result.input_nodes = input.node_size();
   const bool train = options.quantize.mode == QuantizeOptions::Mode::kTrain;
+  const bool in_place = &input == graph;
+
+  // One view of the graph, shared by the passes as long as the graph does not change.
+  TFQAT_ASSIGN_OR_RETURN(GraphView view, GraphView::Create(input));
+  bool view_on_graph = in_place;
 
   // 1. Batch-norm folding.
-  const tensorflow::GraphDef* current = &graph;
-  tensorflow::GraphDef folded_graph;
   if (options.fold_batch_norms && !options.fold_pass) {
     result.fold_notes.push_back("batch-norm folding is not available in this build: batch norms left as they are");
   } else if (options.fold_batch_norms) {
@@ -24,18 +42,56 @@ absl::StatusOr<RewriteResult> Rewrite(const tensorflow::GraphDef& graph, const R
     fo.scope = options.quantize.scope;
     fo.global_step = options.quantize.global_step;
     fo.update_ops = options.quantize.update_ops;
-    TFQAT_ASSIGN_OR_RETURN(FoldBatchNormsResult fr, options.fold_pass(graph, fo));
+    FoldBatchNormsResult fr;
+    bool changed = true;
+    if (IsDefaultFoldPass(options.fold_pass)) {
+      TFQAT_ASSIGN_OR_RETURN(changed, bnfold::FoldBatchNormsWithView(view, fo, &fr));
+    } else {
+      TFQAT_ASSIGN_OR_RETURN(fr, options.fold_pass(input, fo));
+    }
     result.folded = std::move(fr.folded);
     result.fold_notes = std::move(fr.notes);
-    folded_graph = std::move(fr.graph);
-    current = &folded_graph;
+    if (changed) {
+      if (graph->GetArena() == fr.graph.GetArena()) {
+        graph->Swap(&fr.graph);
+      } else {
+        graph->CopyFrom(fr.graph);  // one copy onto *graph's arena (Swap would copy twice)
+      }
+      TFQAT_ASSIGN_OR_RETURN(view, GraphView::Create(*graph));
+      view_on_graph = true;
+    }
+  }
+  if (!view_on_graph) {
+    *graph = input;
+    TFQAT_ASSIGN_OR_RETURN(view, GraphView::Create(*graph));
   }
 
-  // 2. Fake-quant insertion.
-  TFQAT_ASSIGN_OR_RETURN(result.quantize, InsertFakeQuant(*current, options.quantize));
-  result.graph = std::move(result.quantize.graph);
-  result.quantize.graph.Clear();
-  result.output_nodes = result.graph.node_size();
+  // 2. Fake-quant insertion, in place.
+  TFQAT_ASSIGN_OR_RETURN(result.quantize, InsertFakeQuantWithView(view, graph, options.quantize));
+  result.output_nodes = graph->node_size();
+  return result;
+}
+
+}  // namespace
+
+google::protobuf::ArenaOptions GraphArenaOptions(size_t serialized_bytes) {
+  google::protobuf::ArenaOptions o;
+  // Blocks stay under glibc's mmap threshold (128 KiB) so that they come from (and go back
+  // to) the heap instead of being mapped, faulted in and unmapped one by one.
+  const size_t block = std::clamp<size_t>(serialized_bytes / 16, size_t{8} << 10, size_t{120} << 10);
+  o.start_block_size = block;
+  o.max_block_size = block;
+  return o;
+}
+
+absl::StatusOr<RewriteResult> RewriteInPlace(tensorflow::GraphDef* graph, const RewriteOptions& options) {
+  return RewriteInto(*graph, graph, options);
+}
+
+absl::StatusOr<RewriteResult> Rewrite(const tensorflow::GraphDef& graph, const RewriteOptions& options) {
+  tensorflow::GraphDef out;
+  TFQAT_ASSIGN_OR_RETURN(RewriteResult result, RewriteInto(graph, &out, options));
+  result.graph = std::move(out);
   return result;
 }
 

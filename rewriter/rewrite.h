@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/arena.h"
 #include "nlohmann/json.hpp"
 #include "proto/graph.pb.h"
 #include "rewriter/fold_batch_norms.h"
@@ -41,6 +42,16 @@ struct RewriteResult {
 };
 
 absl::StatusOr<RewriteResult> Rewrite(const tensorflow::GraphDef& graph, const RewriteOptions& options);
+
+// The same pipeline rewriting *graph in place (the result's .graph stays empty): no copy of
+// the input, one GraphView shared by passes that change nothing. *graph may live on a
+// protobuf Arena (the CLI and the large-graph bench allocate it there: every emitted node
+// then comes from the arena). On error *graph is left partly rewritten.
+absl::StatusOr<RewriteResult> RewriteInPlace(tensorflow::GraphDef* graph, const RewriteOptions& options);
+
+// Arena block sizes for rewriting a graph of `serialized_bytes` (small graphs: small blocks;
+// otherwise blocks just under the malloc mmap threshold).
+google::protobuf::ArenaOptions GraphArenaOptions(size_t serialized_bytes);
 
 // The --report JSON: options, batch-norm folds, one entry per layer, totals.
 nlohmann::json RewriteReportJson(const RewriteResult& result, const RewriteOptions& options);
