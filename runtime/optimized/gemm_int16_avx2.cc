@@ -1,5 +1,7 @@
-// Exact int8/uint8 convolution and fully-connected GEMM on AVX2 (no VNNI), and MAX_POOL_2D.
-// Micro-kernel: qs16_gemm_6x16__avx2_vpmaddwd. Both operands are widened to int16 with their
+// Exact int8/uint8 convolution and fully-connected GEMM on AVX2 through an im2col gather (the
+// general path: any stride, dilation, odd channel counts; conv_implicit_avx2.cc handles the common
+// dilation-1 even-channel convs without the copy), and MAX_POOL_2D.
+// Micro-kernel: qs16_gemm_6x16__avx2_vpmaddwd (microkernel_avx2.h). Both operands are widened to int16 with their
 // offsets applied, so every product pair fits int32 exactly (|pair| <= 130050); no vpmaddubsw,
 // whose int16 saturation makes u8 x s8 full-range inexact. Requantization is TFLite's
 // MultiplyByQuantizedMultiplier (double rounding) reproduced lane by lane (see RequantizeAvx2).
@@ -11,138 +13,11 @@
 #include <type_traits>
 
 #include "runtime/optimized/gemm_packed.h"
+#include "runtime/optimized/gemm_tile_avx2.h"
 #include "runtime/thread_pool.h"
 
 namespace tfqat::runtime::optimized {
 namespace {
-
-// SaturatingRoundingDoublingHighMul(x, m) for m >= 0 (never saturates then), then
-// RoundingDivideByPOT(., rshift). |x| * m is formed as an unsigned 64-bit product on even and odd
-// lanes; the nudge is 2^30 for x >= 0 and 2^30 - 1 for x < 0 on the magnitude, which is the same as
-// the scalar (ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31 truncated towards zero.
-inline __m256i RequantizeAvx2(__m256i x, __m256i mult, __m256i lshift, __m256i rshift) {
-  x = _mm256_sllv_epi32(x, lshift);
-  const __m256i neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x);
-  const __m256i ax = _mm256_abs_epi32(x);
-  const __m256i nudge = _mm256_add_epi32(_mm256_set1_epi32(1 << 30), neg);
-  const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFLL);
-  const __m256i p_even = _mm256_add_epi64(_mm256_mul_epu32(ax, mult), _mm256_and_si256(nudge, lo32));
-  const __m256i p_odd = _mm256_add_epi64(
-      _mm256_mul_epu32(_mm256_srli_epi64(ax, 32), _mm256_srli_epi64(mult, 32)),
-      _mm256_srli_epi64(nudge, 32));
-  const __m256i r_even = _mm256_srli_epi64(p_even, 31);
-  const __m256i r_odd = _mm256_slli_epi64(_mm256_srli_epi64(p_odd, 31), 32);
-  __m256i r = _mm256_blend_epi32(r_even, r_odd, 0xAA);
-  r = _mm256_sign_epi32(r, x);
-  // RoundingDivideByPOT with per-lane exponent.
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, rshift), one);
-  const __m256i rem = _mm256_and_si256(r, mask);
-  const __m256i rneg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), r);
-  const __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), rneg);
-  return _mm256_sub_epi32(_mm256_srav_epi32(r, rshift), _mm256_cmpgt_epi32(rem, threshold));
-}
-
-struct Epilogue {
-  __m256i zp, lo, hi;
-};
-
-template <typename T>
-inline void StoreRow(const __m256i acc0, const __m256i acc1, const PackedGemmWeights& w, int n0,
-                     const Epilogue& e, T* out, int ncols) {
-  const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.bias.data() + n0));
-  const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.bias.data() + n0 + 8));
-  auto ld = [&](const std::vector<int32_t>& v, int off) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + n0 + off));
-  };
-  __m256i c0 = RequantizeAvx2(_mm256_add_epi32(acc0, b0), ld(w.multiplier, 0), ld(w.left_shift, 0),
-                              ld(w.right_shift, 0));
-  __m256i c1 = RequantizeAvx2(_mm256_add_epi32(acc1, b1), ld(w.multiplier, 8), ld(w.left_shift, 8),
-                              ld(w.right_shift, 8));
-  c0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(c0, e.zp), e.lo), e.hi);
-  c1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(c1, e.zp), e.lo), e.hi);
-  const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c0, c1), 0xD8);
-  const __m128i lo = _mm256_castsi256_si128(s16), hi = _mm256_extracti128_si256(s16, 1);
-  const __m128i bytes =
-      std::is_same<T, int8_t>::value ? _mm_packs_epi16(lo, hi) : _mm_packus_epi16(lo, hi);
-  if (ncols >= kGemmNr) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
-  } else {
-    alignas(16) uint8_t tmp[16];
-    _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
-    std::memcpy(out, tmp, ncols);
-  }
-}
-
-// acc[r] (+)= sum over k pairs of A[r] . B, rows of A are `lda` int16 apart.
-template <int MR, typename T>
-inline void MicroKernel(const int16_t* a, int lda, const int16_t* b, int kpairs,
-                        const PackedGemmWeights& w, int n0, const Epilogue& e, T* out,
-                        int64_t out_stride, int ncols) {
-  __m256i c[MR][2];
-  for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
-  for (int p = 0; p < kpairs; ++p) {
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 * p));
-    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 * p + 16));
-    for (int r = 0; r < MR; ++r) {
-      int32_t pair;
-      std::memcpy(&pair, a + static_cast<int64_t>(r) * lda + 2 * p, sizeof(pair));
-      const __m256i av = _mm256_set1_epi32(pair);
-      c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, b0));
-      c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, b1));
-    }
-  }
-  for (int r = 0; r < MR; ++r) StoreRow<T>(c[r][0], c[r][1], w, n0, e, out + r * out_stride, ncols);
-}
-
-// Same tile with AVX-VNNI's vpdpwssd (int16 pairs multiplied and accumulated into int32 in one
-// instruction, no saturation: identical integers). Only called when the CPU reports avxvnni.
-template <int MR, typename T>
-__attribute__((target("avx2,fma,avxvnni"))) void MicroKernelVnni(
-    const int16_t* a, int lda, const int16_t* b, int kpairs, const PackedGemmWeights& w, int n0,
-    const Epilogue& e, T* out, int64_t out_stride, int ncols) {
-  __m256i c[MR][2];
-  for (int r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
-  for (int p = 0; p < kpairs; ++p) {
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 * p));
-    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32 * p + 16));
-    for (int r = 0; r < MR; ++r) {
-      int32_t pair;
-      std::memcpy(&pair, a + static_cast<int64_t>(r) * lda + 2 * p, sizeof(pair));
-      const __m256i av = _mm256_set1_epi32(pair);
-      c[r][0] = _mm256_dpwssd_avx_epi32(c[r][0], av, b0);
-      c[r][1] = _mm256_dpwssd_avx_epi32(c[r][1], av, b1);
-    }
-  }
-  for (int r = 0; r < MR; ++r) StoreRow<T>(c[r][0], c[r][1], w, n0, e, out + r * out_stride, ncols);
-}
-
-template <int MR, typename T>
-inline void Tile(bool vnni, const int16_t* a, int lda, const int16_t* b, int kpairs,
-                 const PackedGemmWeights& w, int n0, const Epilogue& e, T* out, int64_t out_stride,
-                 int ncols) {
-  if (vnni) {
-    MicroKernelVnni<MR, T>(a, lda, b, kpairs, w, n0, e, out, out_stride, ncols);
-  } else {
-    MicroKernel<MR, T>(a, lda, b, kpairs, w, n0, e, out, out_stride, ncols);
-  }
-}
-
-template <typename T>
-inline __m256i Widen16(const T* p) {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return std::is_same<T, int8_t>::value ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
-}
-
-// dst[i] = src[i] + offset as int16, n values.
-template <typename T>
-inline void ConvertRow(const T* src, int n, int16_t offset, int16_t* dst) {
-  const __m256i off = _mm256_set1_epi16(offset);
-  int i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_add_epi16(Widen16(src + i), off));
-  for (; i < n; ++i) dst[i] = static_cast<int16_t>(src[i] + offset);
-}
 
 // im2col of output pixel `row` into dst[k2], in the filter's (fy, fx, ic) order; padding -> 0.
 template <typename T>
@@ -207,21 +82,10 @@ void RunBlock(const ConvJob<T>& j, int blk, int p_begin, int p_end, int16_t* a) 
     const int n0 = p * kGemmNr;
     const int ncols = std::min(kGemmNr, w.n - n0);
     T* out = j.output + m0 * ostride + n0;
-    int r0 = 0;
-    for (; r0 + kGemmMr <= mb; r0 += kGemmMr)
-      Tile<kGemmMr, T>(w.use_avxvnni, a + r0 * w.k2, w.k2, b, kpairs, w, n0, j.e, out + r0 * ostride,
-                              ostride, ncols);
-    const int rem = mb - r0;
-    const int16_t* ar = a + r0 * w.k2;
-    T* o = out + r0 * ostride;
-    switch (rem) {
-      case 1: Tile<1, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 2: Tile<2, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 3: Tile<3, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 4: Tile<4, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      case 5: Tile<5, T>(w.use_avxvnni, ar, w.k2, b, kpairs, w, n0, j.e, o, ostride, ncols); break;
-      default: break;
-    }
+    const int64_t lda_bytes = static_cast<int64_t>(w.k2) * 2;
+    for (int r0 = 0; r0 < mb; r0 += kGemmMr)
+      TileAndStore<T>(w.use_avxvnni, std::min(kGemmMr, mb - r0), a + r0 * w.k2, lda_bytes, 0, 1,
+                      kpairs, b, w, n0, j.e, out + r0 * ostride, ostride, ncols);
   }
 }
 

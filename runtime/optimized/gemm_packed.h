@@ -42,6 +42,11 @@ struct PackedGemmWeights {
   // Use the AVX-VNNI micro-kernel (vpdpwssd): set at plan time when the CPU has it and
   // TFQAT_DISABLE_AVXVNNI is unset. Same integers either way.
   bool use_avxvnni = false;
+  // Conv only: run the implicit convolution (conv_implicit_avx2.cc) over an int16 padded copy of
+  // the input of `image_bytes` instead of the im2col gather. Set at plan time for dilation-1
+  // convs with an even input depth unless TFQAT_CONV_IM2COL is set. Same integers either way.
+  bool implicit_conv = false;
+  size_t image_bytes = 0;
   std::vector<int16_t> data;
   // Per-channel epilogue, padded to panels * 16: bias, multiplier, left shift, right shift.
   std::vector<int32_t> bias, multiplier, left_shift, right_shift;
@@ -49,6 +54,10 @@ struct PackedGemmWeights {
   // Scratch bytes one thread needs (one im2col block of int16 rows).
   size_t ScratchPerThread() const {
     return (static_cast<size_t>(kGemmRowBlock) * k2 * sizeof(int16_t) + 63) / 64 * 64;
+  }
+  // Scratch the conv/FC entry needs for this many threads.
+  size_t RequiredScratch(int num_threads) const {
+    return implicit_conv ? image_bytes : ScratchPerThread() * static_cast<size_t>(num_threads);
   }
 };
 
@@ -68,6 +77,18 @@ void ConvGemmInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t
 void ConvGemmUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
                        int32_t output_offset, int32_t act_min, int32_t act_max,
                        const uint8_t* input, uint8_t* output, const KernelContext& ctx);
+
+// Implicit convolution (dilation 1, even in_d, w.implicit_conv): the input is copied once into
+// ctx.scratch as a zero-padded int16 image with the input offset applied (ImplicitImageBytes),
+// then every output pixel's f_h filter rows are read in place by the micro-kernel.
+size_t ImplicitImageBytes(const ConvGeometry& g);
+void ConvImplicitInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
+                          int32_t output_offset, int32_t act_min, int32_t act_max,
+                          const int8_t* input, int8_t* output, const KernelContext& ctx);
+void ConvImplicitUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w,
+                           int32_t input_offset, int32_t output_offset, int32_t act_min,
+                           int32_t act_max, const uint8_t* input, uint8_t* output,
+                           const KernelContext& ctx);
 
 // MAX_POOL_2D over channels with AVX2 (vpmaxsb / vpmaxub), exact by construction.
 void MaxPoolInt8Avx2(const PoolParams& p, const Shape& is, const int8_t* input, const Shape& os,

@@ -67,8 +67,17 @@ bool FcGeometryFrom(const FullyConnectedParams& p, const Shape& is, const Shape&
 const PackedGemmWeights* Usable(const KernelContext& ctx, const ConvGeometry& g) {
   const auto* w = static_cast<const PackedGemmWeights*>(ctx.prepared);
   if (w == nullptr || w->n != g.out_d || w->k != g.K()) return nullptr;
-  if (ctx.scratch == nullptr || ctx.scratch_bytes < w->ScratchPerThread()) return nullptr;
+  if (ctx.scratch == nullptr) return nullptr;
+  if (w->implicit_conv ? ctx.scratch_bytes < ImplicitImageBytes(g)
+                       : ctx.scratch_bytes < w->ScratchPerThread()) {
+    return nullptr;
+  }
   return w;
+}
+
+// The implicit convolution needs dilation 1 and pairs of input channels that stay in one pixel.
+bool ImplicitConvApplies(const ConvGeometry& g) {
+  return g.dil_h == 1 && g.dil_w == 1 && g.in_d % 2 == 0 && ImplicitImageBytes(g) <= (64u << 20);
 }
 
 template <typename T>
@@ -82,6 +91,16 @@ void ConvImpl(const ConvParams& p, const Shape& is, const T* input, const Shape&
       reference::ConvInt8(p, is, input, fs, filter, bs, bias, os, output, ctx);
     } else {
       reference::ConvUint8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    }
+    return;
+  }
+  if (w->implicit_conv) {
+    if constexpr (std::is_same_v<T, int8_t>) {
+      ConvImplicitInt8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max,
+                           input, output, ctx);
+    } else {
+      ConvImplicitUint8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max,
+                            input, output, ctx);
     }
     return;
   }
@@ -146,7 +165,12 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
     return r;
   }
   w->use_avxvnni = CpuHasAvxVnni() && std::getenv("TFQAT_DISABLE_AVXVNNI") == nullptr;
-  r.scratch_bytes = w->ScratchPerThread() * static_cast<size_t>(w->threads);
+  if (a.op == KernelOp::kConv && ImplicitConvApplies(g) &&
+      std::getenv("TFQAT_CONV_IM2COL") == nullptr) {
+    w->implicit_conv = true;
+    w->image_bytes = ImplicitImageBytes(g);
+  }
+  r.scratch_bytes = w->RequiredScratch(w->threads);
   r.state = std::move(w);
   return r;
 }

@@ -1,0 +1,135 @@
+// Implicit (im2col-free) exact int8/uint8 convolution on AVX2 for dilation-1 convs with an even
+// input depth (docs/runtime_optimized.md). Phase 1 copies the input once into scratch as an int16
+// image padded to ((out_h-1)*stride_h + f_h) x ((out_w-1)*stride_w + f_w) pixels with the input
+// offset applied (padding = 0, which is what the reference's skipped taps contribute). Phase 2
+// walks output rows: a tile of up to 6 consecutive output pixels reads, for each of the f_h filter
+// rows, f_w * in_d contiguous int16 values per pixel (pixels stride_w * in_d apart) straight from
+// the image — one micro-kernel segment per filter row, no gather. The packed weights' k order
+// (fy, fx, ic) is the filter's, and in_d even keeps each k pair inside one segment.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/optimized/gemm_packed.h"
+#include "runtime/optimized/gemm_tile_avx2.h"
+#include "runtime/thread_pool.h"
+
+namespace tfqat::runtime::optimized {
+namespace {
+
+struct PaddedImage {
+  int64_t h, w;  // padded height and width in pixels
+  static PaddedImage Of(const ConvGeometry& g) {
+    return {static_cast<int64_t>(g.out_h - 1) * g.stride_h + g.f_h,
+            static_cast<int64_t>(g.out_w - 1) * g.stride_w + g.f_w};
+  }
+};
+
+template <typename T>
+void ConvertImageRows(const ConvGeometry& g, const PaddedImage& pi, const T* input,
+                      int16_t offset, int64_t row_begin, int64_t row_end, int16_t* image) {
+  const int64_t row_len = pi.w * g.in_d;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int64_t b = row / pi.h, py = row % pi.h;
+    int16_t* dst = image + row * row_len;
+    const int64_t iy = py - g.pad_h;
+    if (iy < 0 || iy >= g.in_h) {
+      std::memset(dst, 0, sizeof(int16_t) * row_len);
+      continue;
+    }
+    // Padded columns px map to input columns px - pad_w; [x0, x1) are inside the input.
+    const int64_t x0 = std::min<int64_t>(pi.w, std::max<int64_t>(0, g.pad_w));
+    const int64_t x1 = std::max<int64_t>(x0, std::min<int64_t>(pi.w, g.in_w + g.pad_w));
+    std::memset(dst, 0, sizeof(int16_t) * x0 * g.in_d);
+    if (x1 > x0) {
+      const T* src = input + ((b * g.in_h + iy) * g.in_w + (x0 - g.pad_w)) * g.in_d;
+      ConvertRow(src, static_cast<int>((x1 - x0) * g.in_d), offset, dst + x0 * g.in_d);
+    }
+    std::memset(dst + x1 * g.in_d, 0, sizeof(int16_t) * (pi.w - x1) * g.in_d);
+  }
+}
+
+template <typename T>
+void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
+                  int32_t output_offset, int32_t act_min, int32_t act_max, const T* input,
+                  T* output, const KernelContext& ctx) {
+  const PaddedImage pi = PaddedImage::Of(g);
+  int16_t* image = reinterpret_cast<int16_t*>(ctx.scratch);
+  const int threads = ctx.pool == nullptr ? 1 : std::max(1, ctx.num_threads);
+  const int16_t offset = static_cast<int16_t>(input_offset);
+
+  const int64_t image_rows = static_cast<int64_t>(g.batches) * pi.h;
+  const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
+  ParallelFor(ctx.pool, convert_tasks, [&](int t) {
+    ConvertImageRows(g, pi, input, offset, image_rows * t / convert_tasks,
+                     image_rows * (t + 1) / convert_tasks, image);
+  });
+
+  const Epilogue e{_mm256_set1_epi32(output_offset), _mm256_set1_epi32(act_min),
+                   _mm256_set1_epi32(act_max)};
+  const int64_t pix_bytes = static_cast<int64_t>(g.in_d) * 2;
+  const int64_t lda_bytes = pix_bytes * g.stride_w;
+  const int64_t seg_stride_bytes = pix_bytes * pi.w;
+  const int pairs = g.f_w * g.in_d / 2;
+  const int kpairs = w.k2 / 2;
+  // A run of `count` output pixels whose inputs start at `a` (pixels lda apart) and whose outputs
+  // are consecutive from `out`.
+  auto run = [&](const int16_t* a, T* out, int64_t count) {
+    for (int64_t x0 = 0; x0 < count; x0 += kGemmMr) {
+      const int mr = static_cast<int>(std::min<int64_t>(kGemmMr, count - x0));
+      const int16_t* ax = a + x0 * g.stride_w * g.in_d;
+      T* ox = out + x0 * w.n;
+      for (int p = 0; p < w.panels; ++p) {
+        const int n0 = p * kGemmNr;
+        TileAndStore<T>(w.use_avxvnni, mr, ax, lda_bytes, seg_stride_bytes, g.f_h, pairs,
+                        w.data.data() + static_cast<int64_t>(p) * kpairs * 32, w, n0, e, ox + n0,
+                        w.n, std::min(kGemmNr, w.n - n0));
+      }
+    }
+  };
+  // 1x1 stride-1 convs: the padded image is the input itself, one flat run of pixels.
+  if (g.f_h == 1 && g.f_w == 1 && g.stride_h == 1 && g.stride_w == 1 && pi.w == g.in_w &&
+      pi.h == g.in_h) {
+    const int64_t pixels = g.Rows();
+    const int64_t tiles = (pixels + kGemmMr - 1) / kGemmMr;
+    const int tasks = static_cast<int>(std::min<int64_t>(threads, tiles));
+    ParallelFor(ctx.pool, tasks, [&](int t) {
+      const int64_t p0 = std::min(pixels, tiles * t / tasks * kGemmMr);
+      const int64_t p1 = std::min(pixels, tiles * (t + 1) / tasks * kGemmMr);
+      run(image + p0 * g.in_d, output + p0 * w.n, p1 - p0);
+    });
+    return;
+  }
+  const int64_t rows = static_cast<int64_t>(g.batches) * g.out_h;
+  const int tasks = static_cast<int>(std::min<int64_t>(threads, rows));
+  ParallelFor(ctx.pool, tasks, [&](int t) {
+    for (int64_t row = rows * t / tasks; row < rows * (t + 1) / tasks; ++row) {
+      const int64_t b = row / g.out_h, oy = row % g.out_h;
+      const int16_t* a = image + (b * pi.h + oy * g.stride_h) * pi.w * g.in_d;
+      run(a, output + row * g.out_w * w.n, g.out_w);
+    }
+  });
+}
+
+}  // namespace
+
+size_t ImplicitImageBytes(const ConvGeometry& g) {
+  const PaddedImage pi = PaddedImage::Of(g);
+  const size_t bytes = static_cast<size_t>(g.batches) * pi.h * pi.w * g.in_d * sizeof(int16_t);
+  return (bytes + 63) / 64 * 64;
+}
+
+void ConvImplicitInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
+                          int32_t output_offset, int32_t act_min, int32_t act_max,
+                          const int8_t* input, int8_t* output, const KernelContext& ctx) {
+  ConvImplicit<int8_t>(g, w, input_offset, output_offset, act_min, act_max, input, output, ctx);
+}
+void ConvImplicitUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w,
+                           int32_t input_offset, int32_t output_offset, int32_t act_min,
+                           int32_t act_max, const uint8_t* input, uint8_t* output,
+                           const KernelContext& ctx) {
+  ConvImplicit<uint8_t>(g, w, input_offset, output_offset, act_min, act_max, input, output, ctx);
+}
+
+}  // namespace tfqat::runtime::optimized

@@ -1,0 +1,69 @@
+// Shared pieces of the AVX2 conv/FC drivers (include from *_avx2.cc only): int16 widening of
+// activations with the input offset applied, and one MR x 16 tile = micro-kernel + epilogue.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "runtime/optimized/gemm_packed.h"
+#include "runtime/optimized/microkernel_avx2.h"
+#include "runtime/optimized/requantize_avx2.h"
+
+namespace tfqat::runtime::optimized {
+
+template <typename T>
+inline __m256i Widen16(const T* p) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return std::is_same<T, int8_t>::value ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
+}
+
+// dst[i] = src[i] + offset as int16, n values.
+template <typename T>
+inline void ConvertRow(const T* src, int n, int16_t offset, int16_t* dst) {
+  const __m256i off = _mm256_set1_epi16(offset);
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_add_epi16(Widen16(src + i), off));
+  for (; i < n; ++i) dst[i] = static_cast<int16_t>(src[i] + offset);
+}
+
+// One tile of `mr` (1..6) output rows x one 16-channel panel: accumulate over the segments
+// (see GemmTile6x16), then requantize and store row r at out + r * out_stride.
+template <typename T, bool kVnni>
+inline void TileAndStore(int mr, const int16_t* a, int64_t lda_bytes, int64_t seg_stride_bytes,
+                         int nseg, int pairs, const int16_t* b, const PackedGemmWeights& w, int n0,
+                         const Epilogue& e, T* out, int64_t out_stride, int ncols) {
+  alignas(32) int32_t acc[6 * 16];
+  switch (mr) {
+    case 1: GemmTile6x16<1, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 2: GemmTile6x16<2, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 3: GemmTile6x16<3, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 4: GemmTile6x16<4, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 5: GemmTile6x16<5, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    default: GemmTile6x16<6, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+  }
+  for (int r = 0; r < mr; ++r) {
+    const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r));
+    const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r + 8));
+    StoreRow<T>(c0, c1, w, n0, e, out + r * out_stride, ncols);
+  }
+}
+
+template <typename T>
+inline void TileAndStore(bool vnni, int mr, const int16_t* a, int64_t lda_bytes,
+                         int64_t seg_stride_bytes, int nseg, int pairs, const int16_t* b,
+                         const PackedGemmWeights& w, int n0, const Epilogue& e, T* out,
+                         int64_t out_stride, int ncols) {
+  if (vnni) {
+    TileAndStore<T, true>(mr, a, lda_bytes, seg_stride_bytes, nseg, pairs, b, w, n0, e, out,
+                          out_stride, ncols);
+  } else {
+    TileAndStore<T, false>(mr, a, lda_bytes, seg_stride_bytes, nseg, pairs, b, w, n0, e, out,
+                           out_stride, ncols);
+  }
+}
+
+}  // namespace tfqat::runtime::optimized
