@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "graph/attrs.h"
@@ -130,8 +131,15 @@ struct RangeVars {
 
 class Rewriter {
  public:
-  Rewriter(const GraphView& view, const QuantizeOptions& options, tensorflow::GraphDef* out)
-      : view_(view), opt_(options), out_(out), train_(options.mode == QuantizeOptions::Mode::kTrain) {}
+  // Emitted nodes are appended to *out; with `stream` set (out is then ignored) they are
+  // serialized into *stream instead, a window at a time, and the input's nodes follow them.
+  Rewriter(const GraphView& view, const QuantizeOptions& options, tensorflow::GraphDef* out,
+           SerializedGraph* stream = nullptr)
+      : view_(view),
+        opt_(options),
+        out_(stream != nullptr ? &window_ : out),
+        stream_(stream),
+        train_(options.mode == QuantizeOptions::Mode::kTrain) {}
 
   absl::StatusOr<QuantizeResult> Run();
 
@@ -146,8 +154,16 @@ class Rewriter {
     NodeDef* n = out_->add_node();
     // One hash of the name in each set when it is free (the common case).
     n->set_name(base.data(), base.size());
-    for (int k = 1; view_.index(n->name()).has_value() || !added_.insert(n->name()).second; ++k) {
-      n->set_name(absl::StrCat(base, "_", k));
+    if (stream_ == nullptr) {
+      for (int k = 1; view_.index(n->name()).has_value() || !added_.insert(n->name()).second; ++k) {
+        n->set_name(absl::StrCat(base, "_", k));
+      }
+    } else {
+      // The node is serialized and recycled soon: the set keeps its own copy of the name.
+      for (int k = 1; view_.index(n->name()).has_value() || added_.contains(n->name()); ++k) {
+        n->set_name(absl::StrCat(base, "_", k));
+      }
+      added_.insert(names_.Intern(n->name()));
     }
     n->set_op(op.data(), op.size());
     if (inputs.size() > 0) {
@@ -156,6 +172,62 @@ class Rewriter {
     }
     ++nodes_added_;
     return n;
+  }
+  // An input node to edit: itself when rewriting a GraphDef, else a copy that replaces it
+  // when the input's nodes are serialized.
+  NodeDef* MutableOriginal(int i) {
+    if (stream_ == nullptr) return out_->mutable_node(i);
+    auto [it, inserted] = edited_.try_emplace(i);
+    if (inserted) it->second = view_.node(i);
+    return &it->second;
+  }
+  // Streaming: serializes the window of emitted nodes and recycles it. Called only where no
+  // pointer or reference into the window is held (between quantization sites).
+  void Flush(bool force = false) {
+    if (stream_ == nullptr || (!force && window_.node_size() < 512)) return;
+    for (const NodeDef& n : window_.node()) stream_->AppendNode(n);
+    window_.mutable_node()->Clear();  // keeps the NodeDefs for reuse
+  }
+  // Streaming, at the end: the input's nodes with their edits and rewired inputs, then the
+  // GraphDef's other fields.
+  void WriteOriginals(int original) {
+    NodeDef scratch;
+    for (int i = 0; i < original; ++i) {
+      auto e = edited_.find(i);
+      const NodeDef& src = e != edited_.end() ? e->second : view_.node(i);
+      bool rewired = false;
+      for (const std::string& in : src.input()) rewired |= Rewired(in) != nullptr;
+      if (!rewired) {
+        stream_->AppendNode(src);
+        continue;
+      }
+      scratch = src;
+      RewireInputs(&scratch);
+      stream_->AppendNode(scratch);
+    }
+    tensorflow::GraphDef tail;
+    const tensorflow::GraphDef& g = view_.graph();
+    if (g.has_versions()) *tail.mutable_versions() = g.versions();
+    if (g.has_library()) *tail.mutable_library() = g.library();
+    tail.set_version(g.version());
+    stream_->Append(tail.SerializeAsString());
+  }
+  // The replacement of data input `in` (a port-0 output of a quantized node), or nullptr.
+  const std::string* Rewired(const std::string& in) const {
+    if (rewire_.empty() || in.empty() || in[0] == '^') return nullptr;
+    absl::string_view name = in;
+    if (absl::EndsWith(name, ":0")) name.remove_suffix(2);
+    else if (name.find(':') != absl::string_view::npos) return nullptr;
+    auto r = rewire_.find(name);
+    return r == rewire_.end() ? nullptr : &r->second;
+  }
+  void RewireInputs(NodeDef* node) {
+    for (int j = 0; j < node->input_size(); ++j) {
+      if (const std::string* r = Rewired(node->input(j))) {
+        node->set_input(j, *r);
+        ++inputs_edited_;
+      }
+    }
   }
   static tensorflow::AttrValue& Attr(NodeDef* n, const char* name) { return (*n->mutable_attr())[name]; }
   // A Const whose value is built in place (no TensorProto copies).
@@ -460,8 +532,13 @@ class Rewriter {
   const GraphView& view_;
   const QuantizeOptions& opt_;
   tensorflow::GraphDef* out_;
+  SerializedGraph* stream_;
   const bool train_;
-  absl::flat_hash_set<absl::string_view> added_;  // views into emitted node names
+  // Names of emitted nodes: views into the NodeDefs' names, or (streaming) into names_.
+  absl::flat_hash_set<absl::string_view> added_;
+  NameStore names_;
+  tensorflow::GraphDef window_;                     // streaming: emitted, not yet serialized
+  absl::node_hash_map<int, NodeDef> edited_;        // streaming: edited copies of input nodes
   absl::flat_hash_set<std::string> used_scopes_;
   std::vector<std::string> update_ops_;
   std::string global_step_read_;
@@ -494,7 +571,7 @@ absl::Status Rewriter::QuantizeWeights(const std::string& layer_scope, const Lay
   const NodeDef& weighted = view_.node(l.weighted);
   const std::string wt = TensorName(view_, l.weights.node, l.weights.port);
   const int slot = weighted.op() == "Conv2DBackpropInput" ? 1 : 1;
-  NodeDef* target = out_->mutable_node(l.weighted);
+  NodeDef* target = MutableOriginal(l.weighted);
   if (auto it = weight_quant_.find(wt); it != weight_quant_.end()) {
     target->set_input(slot, it->second.first);
     ++inputs_edited_;
@@ -617,7 +694,9 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
     // eval), so that neither the node array nor the name set regrows (rehashing every name).
     const size_t per_layer = train_ ? 84 : 12;
     const size_t expected = ms.matches.size() * per_layer;
-    out_->mutable_node()->Reserve(static_cast<int>(std::min<size_t>(original + expected, INT32_MAX / 2)));
+    if (stream_ == nullptr) {
+      out_->mutable_node()->Reserve(static_cast<int>(std::min<size_t>(original + expected, INT32_MAX / 2)));
+    }
     added_.reserve(expected);
   }
   std::vector<LayerMatch> layers;
@@ -657,6 +736,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   int already = 0;
   absl::flat_hash_set<int> tied_done;
   for (const LayerMatch& l : layers) {
+    Flush();  // a safe point: nothing points into the window here
     LayerReport rep;
     const NodeDef& weighted = view_.node(l.weighted);
     rep.pattern = patterns::kLayerPatternName;
@@ -744,6 +824,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   // Model inputs.
   if (opt_.quantize_inputs) {
     for (int i : view_.Placeholders()) {
+      Flush();  // a safe point: nothing points into the window here
       const NodeDef& p = view_.node(i);
       auto dt = GetAttrOr<DataType>(p, "dtype", tensorflow::DT_INVALID);
       LayerReport rep;
@@ -768,6 +849,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
   // ConcatV2: every data input quantized with the concat's tied range.
   for (int c : concats) {
+    Flush();  // a safe point: nothing points into the window here
     LayerReport rep;
     const std::string& cname = view_.node(c).name();
     rep.name = cname;
@@ -802,29 +884,17 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
       const std::string scope = FreeScope(absl::StrCat(cname, "/act_quant/input_", k));
       std::string fq = FakeQuant(v, in, opt_.activation_bits, false, &rep, scope);
       std::string q = Delay(scope, fq, in, &rep);
-      out_->mutable_node(c)->set_input(k, q);
+      MutableOriginal(c)->set_input(k, q);
       ++inputs_edited_;
     }
     rep.output_quantized = true;
     result.layers.push_back(std::move(rep));
   }
 
-  // Rewire consumers of quantized layer outputs (original nodes only).
-  if (!rewire_.empty()) {
-    for (int i = 0; i < original; ++i) {
-      NodeDef* node = out_->mutable_node(i);
-      for (int j = 0; j < node->input_size(); ++j) {
-        const std::string& in = node->input(j);
-        if (in.empty() || in[0] == '^') continue;
-        absl::string_view name = in;
-        if (absl::EndsWith(name, ":0")) name.remove_suffix(2);
-        else if (name.find(':') != absl::string_view::npos) continue;
-        auto r = rewire_.find(name);
-        if (r == rewire_.end()) continue;
-        node->set_input(j, r->second);
-        ++inputs_edited_;
-      }
-    }
+  // Rewire consumers of quantized layer outputs (original nodes only; streaming: when they
+  // are written).
+  if (!rewire_.empty() && stream_ == nullptr) {
+    for (int i = 0; i < original; ++i) RewireInputs(out_->mutable_node(i));
   }
 
   const bool changed = nodes_added_ > 0 || inputs_edited_ > 0;
@@ -837,12 +907,16 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
           return absl::InvalidArgumentError(absl::StrCat("node '", opt_.update_ops, "' (", view_.node(*idx).op(),
                                                          "): the update group must be a NoOp"));
         }
-        group = out_->mutable_node(*idx);
+        group = MutableOriginal(*idx);
       } else {
         group = Add(opt_.update_ops, "NoOp", {});
       }
       for (const std::string& u : update_ops_) group->add_input("^" + u);
     }
+  }
+  if (stream_ != nullptr) {
+    Flush(/*force=*/true);
+    WriteOriginals(original);
   }
   result.changed = changed;
   result.fake_quant_inserted = fake_quants_;
@@ -876,6 +950,14 @@ absl::StatusOr<QuantizeResult> InsertFakeQuantWithView(const GraphView& view, te
   // rewrites input strings of existing nodes, and reads the view's parsed tables, never the
   // edited strings.
   Rewriter rewriter(view, options, graph);
+  return rewriter.Run();
+}
+
+absl::StatusOr<QuantizeResult> InsertFakeQuantSerialized(const GraphView& view, const QuantizeOptions& options,
+                                                         SerializedGraph* out) {
+  TFQAT_RETURN_IF_ERROR(CheckOptions(options));
+  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(view.graph()));
+  Rewriter rewriter(view, options, nullptr, out);
   return rewriter.Run();
 }
 

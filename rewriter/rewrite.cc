@@ -21,8 +21,9 @@ bool IsDefaultFoldPass(const FoldBatchNormsPass& pass) {
 
 // Rewrites `input` into *graph (which is `input` itself for the in-place form; otherwise
 // *graph is overwritten, and `input` is copied only when folding changed nothing).
+// With `stream` set, *graph is unused (it may be null) and the result is serialized there.
 absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, tensorflow::GraphDef* graph,
-                                          const RewriteOptions& options) {
+                                          const RewriteOptions& options, SerializedGraph* stream = nullptr) {
   RewriteResult result;
   result.input_nodes = input.node_size();
   const bool train = options.quantize.mode == QuantizeOptions::Mode::kTrain;
@@ -31,6 +32,7 @@ absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, ten
   // One view of the graph, shared by the passes as long as the graph does not change.
   TFQAT_ASSIGN_OR_RETURN(GraphView view, GraphView::Create(input));
   bool view_on_graph = in_place;
+  tensorflow::GraphDef folded;  // streaming: the folded graph, when folding changed it
 
   // 1. Batch-norm folding.
   if (options.fold_batch_norms && !options.fold_pass) {
@@ -51,7 +53,10 @@ absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, ten
     }
     result.folded = std::move(fr.folded);
     result.fold_notes = std::move(fr.notes);
-    if (changed) {
+    if (changed && stream != nullptr) {
+      folded = std::move(fr.graph);
+      TFQAT_ASSIGN_OR_RETURN(view, GraphView::Create(folded));
+    } else if (changed) {
       if (graph->GetArena() == fr.graph.GetArena()) {
         graph->Swap(&fr.graph);
       } else {
@@ -60,6 +65,11 @@ absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, ten
       TFQAT_ASSIGN_OR_RETURN(view, GraphView::Create(*graph));
       view_on_graph = true;
     }
+  }
+  if (stream != nullptr) {
+    TFQAT_ASSIGN_OR_RETURN(result.quantize, InsertFakeQuantSerialized(view, options.quantize, stream));
+    result.output_nodes = view.num_nodes() + result.quantize.nodes_added;
+    return result;
   }
   if (!view_on_graph) {
     *graph = input;
@@ -86,6 +96,11 @@ google::protobuf::ArenaOptions GraphArenaOptions(size_t serialized_bytes) {
 
 absl::StatusOr<RewriteResult> RewriteInPlace(tensorflow::GraphDef* graph, const RewriteOptions& options) {
   return RewriteInto(*graph, graph, options);
+}
+
+absl::StatusOr<RewriteResult> RewriteSerialized(const tensorflow::GraphDef& graph, const RewriteOptions& options,
+                                                SerializedGraph* out) {
+  return RewriteInto(graph, nullptr, options, out);
 }
 
 absl::StatusOr<RewriteResult> Rewrite(const tensorflow::GraphDef& graph, const RewriteOptions& options) {

@@ -49,6 +49,12 @@ absl::StatusOr<RewriteResult> Rewrite(const tensorflow::GraphDef& graph, const R
 // then comes from the arena). On error *graph is left partly rewritten.
 absl::StatusOr<RewriteResult> RewriteInPlace(tensorflow::GraphDef* graph, const RewriteOptions& options);
 
+// The same pipeline writing the rewritten graph serialized into *out (InsertFakeQuantSerialized:
+// emitted nodes first, then the input's nodes; the result's .graph stays empty). The input is
+// not modified. For graphs of millions of nodes (`tfqat rewrite` writes it to the file as is).
+absl::StatusOr<RewriteResult> RewriteSerialized(const tensorflow::GraphDef& graph, const RewriteOptions& options,
+                                                SerializedGraph* out);
+
 // Arena block sizes for rewriting a graph of `serialized_bytes` (small graphs: small blocks;
 // otherwise blocks just under the malloc mmap threshold).
 google::protobuf::ArenaOptions GraphArenaOptions(size_t serialized_bytes);

@@ -1,0 +1,50 @@
+// A serialized GraphDef built piece by piece, for rewrites of graphs too large to hold as
+// NodeDef objects (a NodeDef with its attribute map takes ~1 KB in memory, ~5x its encoding).
+// Stored in chunks: growing never copies what is already written, and no allocation is larger
+// than a chunk. The bytes parse as a GraphDef (repeated fields may come in any order).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "proto/graph.pb.h"
+
+namespace tfqat {
+
+class SerializedGraph {
+ public:
+  // Raw bytes (already encoded GraphDef fields).
+  void Append(absl::string_view bytes);
+  // `node` as one GraphDef.node (field 1) record.
+  void AppendNode(const tensorflow::NodeDef& node);
+
+  size_t size() const { return size_; }
+  const std::vector<std::string>& chunks() const { return chunks_; }
+  std::string ToString() const;
+  // Parses the bytes (for tests and small graphs).
+  bool ParseTo(tensorflow::GraphDef* graph) const;
+
+ private:
+  // Room for n more bytes at the end of the last chunk (a new chunk when it is full).
+  char* Grow(size_t n);
+  static constexpr size_t kChunkBytes = size_t{16} << 20;
+  std::vector<std::string> chunks_;
+  size_t size_ = 0;
+};
+
+// Interned strings with stable addresses (views stay valid while the store lives): chunks
+// of characters, no per-string allocation.
+class NameStore {
+ public:
+  absl::string_view Intern(absl::string_view s);
+
+ private:
+  static constexpr size_t kChunkBytes = size_t{1} << 20;
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  size_t used_ = kChunkBytes;  // of the last chunk
+};
+
+}  // namespace tfqat
