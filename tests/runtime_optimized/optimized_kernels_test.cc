@@ -12,6 +12,7 @@
 
 #include "runtime/fixed_point.h"
 #include "runtime/kernel_set.h"
+#include "runtime/optimized/gemm_packed.h"
 #include "runtime/thread_pool.h"
 
 namespace tfqat::runtime {
@@ -157,6 +158,9 @@ void RunConv(const ConvCase& c) {
   const KernelSet& merged = SelectKernelSet(KernelChoice::kOptimized);
   KernelContext ctx = run.Context(merged, a);
   ASSERT_NE(ctx.prepared, nullptr) << "prepare did not pack the weights";
+  // The driver chosen at plan time: implicit conv for dilation 1 and even depth unless forced off.
+  const bool want_implicit = c.dil == 1 && c.in_d % 2 == 0 && std::getenv("TFQAT_CONV_IM2COL") == nullptr;
+  EXPECT_EQ(static_cast<const optimized::PackedGemmWeights*>(ctx.prepared)->implicit_conv, want_implicit);
   std::vector<T> want(os.FlatSize()), got(os.FlatSize(), 0x5A);
   const auto& ref = is_int8 ? nullptr : nullptr;
   (void)ref;
@@ -194,6 +198,18 @@ TEST_P(ConvTest, Uint8MatchesReferenceWithoutAvxVnni) {
   RunConv<uint8_t>(GetParam());
   unsetenv("TFQAT_DISABLE_AVXVNNI");
 }
+// Dilation-1 even-depth convs run the implicit convolution by default; the same cases through the
+// im2col gather (TFQAT_CONV_IM2COL, read at plan time) so both conv drivers stay exact.
+TEST_P(ConvTest, Int8MatchesReferenceThroughIm2col) {
+  setenv("TFQAT_CONV_IM2COL", "1", 1);
+  RunConv<int8_t>(GetParam());
+  unsetenv("TFQAT_CONV_IM2COL");
+}
+TEST_P(ConvTest, Uint8MatchesReferenceThroughIm2col) {
+  setenv("TFQAT_CONV_IM2COL", "1", 1);
+  RunConv<uint8_t>(GetParam());
+  unsetenv("TFQAT_CONV_IM2COL");
+}
 
 std::vector<ConvCase> ConvCases() {
   std::vector<ConvCase> v;
@@ -205,6 +221,17 @@ std::vector<ConvCase> ConvCases() {
     v.push_back({1, 13, 13, 5, 9, 3, 3, 1, 2, true, t, Extreme::kRandom});     // dilation 2
     v.push_back({1, 6, 6, 31, 20, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
     v.push_back({3, 5, 4, 1, 1, 2, 3, 1, 1, false, t, Extreme::kRandom});      // 1 channel
+    // Implicit-conv shape classes (even depth, dilation 1): stride 2 with 2 batches and a partial
+    // panel; 5x3 filter (asymmetric padding); 1x1 stride 2; flat 1x1 over 3 batches (105 pixels,
+    // not a multiple of the 6-row tile); an odd number of k pairs per filter row (3x3x2); a wide
+    // row (23 pixels: 3 full tiles + 5); dilation 2 with even depth (im2col path).
+    v.push_back({2, 9, 15, 8, 20, 3, 3, 2, 1, true, t, Extreme::kRandom});
+    v.push_back({1, 10, 17, 16, 33, 5, 3, 1, 1, true, t, Extreme::kRandom});
+    v.push_back({1, 9, 9, 32, 16, 1, 1, 2, 1, false, t, Extreme::kRandom});
+    v.push_back({3, 5, 7, 6, 17, 1, 1, 1, 1, false, t, Extreme::kRandom});
+    v.push_back({1, 7, 8, 2, 16, 3, 3, 1, 1, true, t, Extreme::kRandom});
+    v.push_back({1, 4, 23, 4, 48, 3, 3, 1, 1, false, t, Extreme::kMaxMagnitude});
+    v.push_back({1, 13, 13, 6, 9, 3, 3, 1, 2, true, t, Extreme::kRandom});
   }
   return v;
 }
