@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "graph/attrs.h"
@@ -112,7 +112,9 @@ std::optional<HostTensor<float>> WeightValues(const GraphView& view, int n, int 
   if (depth > 6) return std::nullopt;
   const NodeDef& node = view.node(n);
   if (node.op() == "Const") {
-    auto t = DecodeConst<float>(node);
+    auto v = node.attr().find("value");  // decoded by reference: no copy of the tensor
+    if (v == node.attr().end() || !v->second.has_tensor()) return std::nullopt;
+    auto t = DecodeTensor<float>(v->second.tensor(), node.name());
     if (!t.ok()) return std::nullopt;
     return *std::move(t);
   }
@@ -137,7 +139,7 @@ class Rewriter {
            SerializedGraph* stream = nullptr)
       : view_(view),
         opt_(options),
-        out_(stream != nullptr ? &window_ : out),
+        out_(out),
         stream_(stream),
         train_(options.mode == QuantizeOptions::Mode::kTrain) {}
 
@@ -151,7 +153,7 @@ class Rewriter {
     return view_.index(name).has_value() || added_.contains(name);
   }
   NodeDef* Add(absl::string_view base, absl::string_view op, std::initializer_list<absl::string_view> inputs) {
-    NodeDef* n = out_->add_node();
+    NodeDef* n = stream_ == nullptr ? out_->add_node() : Scratch(op);
     // One hash of the name in each set when it is free (the common case).
     n->set_name(base.data(), base.size());
     if (stream_ == nullptr) {
@@ -159,13 +161,14 @@ class Rewriter {
         n->set_name(absl::StrCat(base, "_", k));
       }
     } else {
-      // The node is serialized and recycled soon: the set keeps its own copy of the name.
-      for (int k = 1; view_.index(n->name()).has_value() || added_.contains(n->name()); ++k) {
+      // The node is serialized and recycled soon: the set keeps its own copy of the name
+      // (a name found taken wastes its few interned bytes; that is rare).
+      for (int k = 1; view_.index(n->name()).has_value() || !added_.insert(names_.Intern(n->name())).second; ++k) {
         n->set_name(absl::StrCat(base, "_", k));
       }
-      added_.insert(names_.Intern(n->name()));
     }
     n->set_op(op.data(), op.size());
+    if (stream_ != nullptr) n->clear_input();  // keeps the strings for reuse
     if (inputs.size() > 0) {
       n->mutable_input()->Reserve(static_cast<int>(inputs.size()));
       for (absl::string_view i : inputs) n->add_input(i.data(), i.size());
@@ -173,37 +176,77 @@ class Rewriter {
     ++nodes_added_;
     return n;
   }
-  // An input node to edit: itself when rewriting a GraphDef, else a copy that replaces it
-  // when the input's nodes are serialized.
-  NodeDef* MutableOriginal(int i) {
-    if (stream_ == nullptr) return out_->mutable_node(i);
+  // Edits of the input graph's nodes: in the GraphDef itself, or (streaming) recorded as the
+  // node's new input list, applied when it is serialized.
+  std::vector<std::string>& EditedInputs(int i) {
     auto [it, inserted] = edited_.try_emplace(i);
-    if (inserted) it->second = view_.node(i);
-    return &it->second;
+    if (inserted) it->second.assign(view_.node(i).input().begin(), view_.node(i).input().end());
+    return it->second;
   }
-  // Streaming: serializes the window of emitted nodes and recycles it. Called only where no
-  // pointer or reference into the window is held (between quantization sites).
+  void SetOriginalInput(int i, int slot, std::string value) {
+    if (stream_ == nullptr) {
+      out_->mutable_node(i)->set_input(slot, std::move(value));
+    } else {
+      EditedInputs(i)[slot] = std::move(value);
+    }
+  }
+  void AddOriginalInput(int i, std::string value) {
+    if (stream_ == nullptr) {
+      out_->mutable_node(i)->add_input(std::move(value));
+    } else {
+      EditedInputs(i).push_back(std::move(value));
+    }
+  }
+  // Streaming: a NodeDef for an emitted node of type `op`, recycled from the pool of that
+  // op. Every emission of an op sets the same attributes, so a recycled node's attribute
+  // map already holds the keys and is only overwritten: no allocation once the pool is warm.
+  NodeDef* Scratch(absl::string_view op) {
+    ScratchPool& pool = pools_[op];
+    if (pool.used == pool.nodes.size()) pool.nodes.push_back(std::make_unique<NodeDef>());
+    NodeDef* n = pool.nodes[pool.used++].get();
+    window_.push_back(n);
+    return n;
+  }
+  // Streaming: serializes the window of emitted nodes and recycles them. Called only where
+  // no pointer or reference into the window is held (between quantization sites).
   void Flush(bool force = false) {
-    if (stream_ == nullptr || (!force && window_.node_size() < 512)) return;
-    for (const NodeDef& n : window_.node()) stream_->AppendNode(n);
-    window_.mutable_node()->Clear();  // keeps the NodeDefs for reuse
+    if (stream_ == nullptr || (!force && window_.size() < 256)) return;
+    for (const NodeDef* n : window_) stream_->AppendNode(*n);
+    window_.clear();
+    for (auto& [op, pool] : pools_) pool.used = 0;
   }
   // Streaming, at the end: the input's nodes with their edits and rewired inputs, then the
   // GraphDef's other fields.
   void WriteOriginals(int original) {
-    NodeDef scratch;
+    std::vector<absl::string_view> inputs;
     for (int i = 0; i < original; ++i) {
+      const NodeDef& src = view_.node(i);
       auto e = edited_.find(i);
-      const NodeDef& src = e != edited_.end() ? e->second : view_.node(i);
       bool rewired = false;
-      for (const std::string& in : src.input()) rewired |= Rewired(in) != nullptr;
-      if (!rewired) {
-        stream_->AppendNode(src);
+      if (e != edited_.end()) {
+        for (const std::string& in : e->second) rewired |= Rewired(in) != nullptr;
+      } else {
+        for (const std::string& in : src.input()) rewired |= Rewired(in) != nullptr;
+      }
+      if (!rewired && e == edited_.end()) {
+        stream_->AppendNode(src);  // unchanged: no copy
         continue;
       }
-      scratch = src;
-      RewireInputs(&scratch);
-      stream_->AppendNode(scratch);
+      inputs.clear();
+      auto add = [&](const std::string& in) {
+        if (const std::string* r = Rewired(in)) {
+          inputs.push_back(*r);
+          ++inputs_edited_;
+        } else {
+          inputs.push_back(in);
+        }
+      };
+      if (e != edited_.end()) {
+        for (const std::string& in : e->second) add(in);
+      } else {
+        for (const std::string& in : src.input()) add(in);
+      }
+      stream_->AppendNodeWithInputs(src, inputs);
     }
     tensorflow::GraphDef tail;
     const tensorflow::GraphDef& g = view_.graph();
@@ -235,6 +278,7 @@ class Rewriter {
     NodeDef* n = Add(name, "Const", {});
     Attr(n, "dtype").set_type(dtype);
     *value = Attr(n, "value").mutable_tensor();
+    (*value)->Clear();  // a recycled node (streaming) still holds its last value
     (*value)->set_dtype(dtype);
     return n;
   }
@@ -315,6 +359,7 @@ class Rewriter {
     const std::string& var = v->name();
     Attr(v, "dtype").set_type(dtype);
     tensorflow::TensorShapeProto* sp = Attr(v, "shape").mutable_shape();
+    sp->clear_dim();
     for (int64_t d : shape) sp->add_dim()->set_size(d);
     Attr(v, "container").set_s("");
     Attr(v, "shared_name").set_s("");
@@ -537,8 +582,13 @@ class Rewriter {
   // Names of emitted nodes: views into the NodeDefs' names, or (streaming) into names_.
   absl::flat_hash_set<absl::string_view> added_;
   NameStore names_;
-  tensorflow::GraphDef window_;                     // streaming: emitted, not yet serialized
-  absl::node_hash_map<int, NodeDef> edited_;        // streaming: edited copies of input nodes
+  struct ScratchPool {
+    std::vector<std::unique_ptr<NodeDef>> nodes;
+    size_t used = 0;
+  };
+  absl::flat_hash_map<std::string, ScratchPool> pools_;  // streaming: by op
+  std::vector<NodeDef*> window_;                         // streaming: emitted, not yet serialized
+  absl::flat_hash_map<int, std::vector<std::string>> edited_;  // streaming: new input lists
   absl::flat_hash_set<std::string> used_scopes_;
   std::vector<std::string> update_ops_;
   std::string global_step_read_;
@@ -571,9 +621,8 @@ absl::Status Rewriter::QuantizeWeights(const std::string& layer_scope, const Lay
   const NodeDef& weighted = view_.node(l.weighted);
   const std::string wt = TensorName(view_, l.weights.node, l.weights.port);
   const int slot = weighted.op() == "Conv2DBackpropInput" ? 1 : 1;
-  NodeDef* target = MutableOriginal(l.weighted);
   if (auto it = weight_quant_.find(wt); it != weight_quant_.end()) {
-    target->set_input(slot, it->second.first);
+    SetOriginalInput(l.weighted, slot, it->second.first);
     ++inputs_edited_;
     rep->weights_quantized = true;
     rep->notes.push_back(absl::StrCat("weights '", wt, "' are shared: reusing the quantization of layer '",
@@ -662,7 +711,7 @@ absl::Status Rewriter::QuantizeWeights(const std::string& layer_scope, const Lay
     for (int64_t d : *shape) back.push_back(static_cast<int32_t>(d));
     outq = Reshape(scope + "/Reshape_1", outq, back);
   }
-  target->set_input(slot, outq);
+  SetOriginalInput(l.weighted, slot, outq);
   ++inputs_edited_;
   weight_quant_.emplace(wt, std::make_pair(outq, layer_scope));
   rep->weights_quantized = true;
@@ -884,7 +933,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
       const std::string scope = FreeScope(absl::StrCat(cname, "/act_quant/input_", k));
       std::string fq = FakeQuant(v, in, opt_.activation_bits, false, &rep, scope);
       std::string q = Delay(scope, fq, in, &rep);
-      MutableOriginal(c)->set_input(k, q);
+      SetOriginalInput(c, k, q);
       ++inputs_edited_;
     }
     rep.output_quantized = true;
@@ -901,17 +950,16 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   if (changed && train_) {
     GlobalStepRead();  // the trainer's step counter exists in every train graph
     if (!update_ops_.empty()) {
-      NodeDef* group = nullptr;
       if (auto idx = view_.index(opt_.update_ops)) {
         if (view_.node(*idx).op() != "NoOp") {
           return absl::InvalidArgumentError(absl::StrCat("node '", opt_.update_ops, "' (", view_.node(*idx).op(),
                                                          "): the update group must be a NoOp"));
         }
-        group = MutableOriginal(*idx);
+        for (const std::string& u : update_ops_) AddOriginalInput(*idx, "^" + u);
       } else {
-        group = Add(opt_.update_ops, "NoOp", {});
+        NodeDef* group = Add(opt_.update_ops, "NoOp", {});
+        for (const std::string& u : update_ops_) group->add_input("^" + u);
       }
-      for (const std::string& u : update_ops_) group->add_input("^" + u);
     }
   }
   if (stream_ != nullptr) {

@@ -39,6 +39,76 @@ void SerializedGraph::AppendNode(const tensorflow::NodeDef& node) {
   node.SerializeWithCachedSizesToArray(p);
 }
 
+namespace {
+
+// NodeDef field numbers (tensorflow/core/framework/node_def.proto).
+constexpr uint32_t kName = 1, kOp = 2, kInput = 3, kDevice = 4, kAttr = 5, kDebugInfo = 6, kType = 7;
+// Map entry fields.
+constexpr uint32_t kKey = 1, kValue = 2;
+
+uint32_t Tag(uint32_t field) { return field << 3 | 2; }  // length-delimited
+
+size_t FieldSize(uint32_t field, size_t len) {
+  return CodedOutputStream::VarintSize32(Tag(field)) + CodedOutputStream::VarintSize32(static_cast<uint32_t>(len)) +
+         len;
+}
+
+uint8_t* WriteHeader(uint32_t field, size_t len, uint8_t* p) {
+  p = CodedOutputStream::WriteVarint32ToArray(Tag(field), p);
+  return CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(len), p);
+}
+
+uint8_t* WriteBytes(uint32_t field, absl::string_view s, uint8_t* p) {
+  p = WriteHeader(field, s.size(), p);
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+}  // namespace
+
+void SerializedGraph::AppendNodeWithInputs(const tensorflow::NodeDef& node,
+                                           const std::vector<absl::string_view>& inputs) {
+  // The NodeDef encoding written field by field (proto3: empty strings and absent messages
+  // are omitted), so that the node itself need not be copied to change its inputs.
+  std::vector<size_t> entry_sizes;
+  size_t body = 0;
+  if (!node.name().empty()) body += FieldSize(kName, node.name().size());
+  if (!node.op().empty()) body += FieldSize(kOp, node.op().size());
+  for (absl::string_view in : inputs) body += FieldSize(kInput, in.size());
+  if (!node.device().empty()) body += FieldSize(kDevice, node.device().size());
+  for (const auto& [key, value] : node.attr()) {
+    const size_t entry = FieldSize(kKey, key.size()) + FieldSize(kValue, value.ByteSizeLong());
+    entry_sizes.push_back(entry);
+    body += FieldSize(kAttr, entry);
+  }
+  const size_t debug = node.has_experimental_debug_info() ? node.experimental_debug_info().ByteSizeLong() : 0;
+  if (node.has_experimental_debug_info()) body += FieldSize(kDebugInfo, debug);
+  const size_t type = node.has_experimental_type() ? node.experimental_type().ByteSizeLong() : 0;
+  if (node.has_experimental_type()) body += FieldSize(kType, type);
+
+  auto* p = reinterpret_cast<uint8_t*>(Grow(FieldSize(1, body)));
+  p = WriteHeader(1, body, p);  // GraphDef.node
+  if (!node.name().empty()) p = WriteBytes(kName, node.name(), p);
+  if (!node.op().empty()) p = WriteBytes(kOp, node.op(), p);
+  for (absl::string_view in : inputs) p = WriteBytes(kInput, in, p);
+  if (!node.device().empty()) p = WriteBytes(kDevice, node.device(), p);
+  size_t k = 0;
+  for (const auto& [key, value] : node.attr()) {  // same order as the sizing loop
+    p = WriteHeader(kAttr, entry_sizes[k++], p);
+    p = WriteBytes(kKey, key, p);
+    p = WriteHeader(kValue, value.GetCachedSize(), p);
+    p = value.SerializeWithCachedSizesToArray(p);
+  }
+  if (node.has_experimental_debug_info()) {
+    p = WriteHeader(kDebugInfo, debug, p);
+    p = node.experimental_debug_info().SerializeWithCachedSizesToArray(p);
+  }
+  if (node.has_experimental_type()) {
+    p = WriteHeader(kType, type, p);
+    p = node.experimental_type().SerializeWithCachedSizesToArray(p);
+  }
+}
+
 std::string SerializedGraph::ToString() const {
   std::string s;
   s.reserve(size_);

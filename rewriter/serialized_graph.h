@@ -20,6 +20,8 @@ class SerializedGraph {
   void Append(absl::string_view bytes);
   // `node` as one GraphDef.node (field 1) record.
   void AppendNode(const tensorflow::NodeDef& node);
+  // `node` with its inputs replaced by `inputs`, without copying the node.
+  void AppendNodeWithInputs(const tensorflow::NodeDef& node, const std::vector<absl::string_view>& inputs);
 
   size_t size() const { return size_; }
   const std::vector<std::string>& chunks() const { return chunks_; }
