@@ -45,10 +45,11 @@ inline void TileAndStore(int mr, const int16_t* a, int64_t lda_bytes, int64_t se
     case 5: GemmTile6x16<5, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
     default: GemmTile6x16<6, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
   }
+  const ChannelConsts k0 = LoadChannelConsts(w, n0), k1 = LoadChannelConsts(w, n0 + 8);
   for (int r = 0; r < mr; ++r) {
     const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r));
     const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r + 8));
-    StoreRow<T>(c0, c1, w, n0, e, out + r * out_stride, ncols);
+    StoreRow<T>(c0, c1, k0, k1, e, out + r * out_stride, ncols);
   }
 }
 

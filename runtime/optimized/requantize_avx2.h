@@ -12,49 +12,61 @@
 
 namespace tfqat::runtime::optimized {
 
+// Per-channel requantization constants for 8 lanes, loaded (and derived) once per tile.
+struct ChannelConsts {
+  __m256i bias, mult, mult_odd, lshift, rshift, mask, half_mask;
+};
+
+inline ChannelConsts LoadChannelConsts(const PackedGemmWeights& w, int n) {
+  auto ld = [n](const std::vector<int32_t>& v) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + n));
+  };
+  ChannelConsts c;
+  c.bias = ld(w.bias);
+  c.mult = ld(w.multiplier);
+  c.mult_odd = _mm256_srli_epi64(c.mult, 32);
+  c.lshift = ld(w.left_shift);
+  c.rshift = ld(w.right_shift);
+  const __m256i one = _mm256_set1_epi32(1);
+  c.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, c.rshift), one);
+  c.half_mask = _mm256_srli_epi32(c.mask, 1);
+  return c;
+}
+
 // SaturatingRoundingDoublingHighMul(x, m) for m >= 0 (never saturates then), then
 // RoundingDivideByPOT(., rshift). |x| * m is formed as an unsigned 64-bit product on even and odd
 // lanes; the nudge is 2^30 for x >= 0 and 2^30 - 1 for x < 0 on the magnitude, which is the same as
-// the scalar (ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31 truncated towards zero.
-inline __m256i RequantizeAvx2(__m256i x, __m256i mult, __m256i lshift, __m256i rshift) {
-  x = _mm256_sllv_epi32(x, lshift);
+// the scalar (ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31 truncated towards zero. Bits 31..62 of each
+// product are the result (|x| * m + nudge < 2^62): a 31-bit right shift for even lanes, a 1-bit
+// left shift into the high dword for odd lanes.
+inline __m256i RequantizeAvx2(__m256i x, const ChannelConsts& c) {
+  x = _mm256_sllv_epi32(_mm256_add_epi32(x, c.bias), c.lshift);
   const __m256i neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x);
   const __m256i ax = _mm256_abs_epi32(x);
   const __m256i nudge = _mm256_add_epi32(_mm256_set1_epi32(1 << 30), neg);
   const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFLL);
-  const __m256i p_even = _mm256_add_epi64(_mm256_mul_epu32(ax, mult), _mm256_and_si256(nudge, lo32));
-  const __m256i p_odd = _mm256_add_epi64(
-      _mm256_mul_epu32(_mm256_srli_epi64(ax, 32), _mm256_srli_epi64(mult, 32)),
-      _mm256_srli_epi64(nudge, 32));
-  const __m256i r_even = _mm256_srli_epi64(p_even, 31);
-  const __m256i r_odd = _mm256_slli_epi64(_mm256_srli_epi64(p_odd, 31), 32);
-  __m256i r = _mm256_blend_epi32(r_even, r_odd, 0xAA);
+  const __m256i p_even = _mm256_add_epi64(_mm256_mul_epu32(ax, c.mult), _mm256_and_si256(nudge, lo32));
+  const __m256i p_odd = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(ax, 32), c.mult_odd),
+                                         _mm256_srli_epi64(nudge, 32));
+  __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(p_even, 31), _mm256_slli_epi64(p_odd, 1), 0xAA);
   r = _mm256_sign_epi32(r, x);
   // RoundingDivideByPOT with per-lane exponent.
-  const __m256i one = _mm256_set1_epi32(1);
-  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, rshift), one);
-  const __m256i rem = _mm256_and_si256(r, mask);
+  const __m256i rem = _mm256_and_si256(r, c.mask);
   const __m256i rneg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), r);
-  const __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), rneg);
-  return _mm256_sub_epi32(_mm256_srav_epi32(r, rshift), _mm256_cmpgt_epi32(rem, threshold));
+  const __m256i threshold = _mm256_sub_epi32(c.half_mask, rneg);
+  return _mm256_sub_epi32(_mm256_srav_epi32(r, c.rshift), _mm256_cmpgt_epi32(rem, threshold));
 }
 
 struct Epilogue {
   __m256i zp, lo, hi;
 };
 
+// Requantizes one row of 16 accumulators (channels c0: first 8, c1: next 8) and stores ncols.
 template <typename T>
-inline void StoreRow(const __m256i acc0, const __m256i acc1, const PackedGemmWeights& w, int n0,
-                     const Epilogue& e, T* out, int ncols) {
-  const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.bias.data() + n0));
-  const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.bias.data() + n0 + 8));
-  auto ld = [&](const std::vector<int32_t>& v, int off) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + n0 + off));
-  };
-  __m256i c0 = RequantizeAvx2(_mm256_add_epi32(acc0, b0), ld(w.multiplier, 0), ld(w.left_shift, 0),
-                              ld(w.right_shift, 0));
-  __m256i c1 = RequantizeAvx2(_mm256_add_epi32(acc1, b1), ld(w.multiplier, 8), ld(w.left_shift, 8),
-                              ld(w.right_shift, 8));
+inline void StoreRow(const __m256i acc0, const __m256i acc1, const ChannelConsts& k0,
+                     const ChannelConsts& k1, const Epilogue& e, T* out, int ncols) {
+  __m256i c0 = RequantizeAvx2(acc0, k0);
+  __m256i c1 = RequantizeAvx2(acc1, k1);
   c0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(c0, e.zp), e.lo), e.hi);
   c1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(c1, e.zp), e.lo), e.hi);
   const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c0, c1), 0xD8);
