@@ -1,11 +1,12 @@
-// Implicit (im2col-free) exact int8/uint8 convolution on AVX2 for dilation-1 convs with an even
-// input depth (docs/runtime_optimized.md). Phase 1 copies the input once into scratch as an int16
+// Implicit (im2col-free) exact int8/uint8 convolution on AVX2 for dilation-1 convs
+// (docs/runtime_optimized.md). Phase 1 copies the input once into scratch as an int16
 // image padded to ((out_h-1)*stride_h + f_h) x ((out_w-1)*stride_w + f_w) pixels with the input
 // offset applied (padding = 0, which is what the reference's skipped taps contribute). Phase 2
 // walks output rows: a tile of up to 6 consecutive output pixels reads, for each of the f_h filter
 // rows, f_w * in_d contiguous int16 values per pixel (pixels stride_w * in_d apart) straight from
 // the image — one micro-kernel segment per filter row, no gather. The packed weights' k order
-// (fy, fx, ic) is the filter's, and in_d even keeps each k pair inside one segment.
+// is (fy, [fx, ic] padded to an even length SegLen2()): k pairs stay inside one segment; an odd
+// row's last pair reads the next image value against a 0 weight.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -17,6 +18,10 @@
 
 namespace tfqat::runtime::optimized {
 namespace {
+
+// An odd-length filter row reads one int16 past its last pixel (times a 0 weight): the image is
+// followed by this many zeroed bytes.
+constexpr size_t kImageSlackBytes = 64;
 
 struct PaddedImage {
   int64_t h, w;  // padded height and width in pixels
@@ -60,6 +65,7 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
   const int16_t offset = static_cast<int16_t>(input_offset);
 
   const int64_t image_rows = static_cast<int64_t>(g.batches) * pi.h;
+  std::memset(image + image_rows * pi.w * g.in_d, 0, kImageSlackBytes);
   const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
   ParallelFor(ctx.pool, convert_tasks, [&](int t) {
     ConvertImageRows(g, pi, input, offset, image_rows * t / convert_tasks,
@@ -71,7 +77,7 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
   const int64_t pix_bytes = static_cast<int64_t>(g.in_d) * 2;
   const int64_t lda_bytes = pix_bytes * g.stride_w;
   const int64_t seg_stride_bytes = pix_bytes * pi.w;
-  const int pairs = g.f_w * g.in_d / 2;
+  const int pairs = g.SegLen2() / 2;
   const int kpairs = w.k2 / 2;
   // A run of `count` output pixels whose inputs start at `a` (pixels lda apart) and whose outputs
   // are consecutive from `out`.
@@ -117,7 +123,7 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
 size_t ImplicitImageBytes(const ConvGeometry& g) {
   const PaddedImage pi = PaddedImage::Of(g);
   const size_t bytes = static_cast<size_t>(g.batches) * pi.h * pi.w * g.in_d * sizeof(int16_t);
-  return (bytes + 63) / 64 * 64;
+  return (bytes + 63) / 64 * 64 + kImageSlackBytes;
 }
 
 void ConvImplicitInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,

@@ -170,6 +170,19 @@ void MaxPoolImpl(const PoolParams& p, const Shape& is, const T* input, const Sha
                       : _mm256_min_epu8(_mm256_max_epu8(m, vlo), vhi);
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c), m);
         }
+        for (; c + 16 <= depth; c += 16) {  // 16 channels per vpmaxsb / vpmaxub (xmm)
+          __m128i m = _mm_set1_epi8(static_cast<char>(lowest));
+          for (int fy = fy0; fy < fy1; ++fy)
+            for (int fx = fx0; fx < fx1; ++fx) {
+              const T* in = input +
+                  ((static_cast<int64_t>(b) * in_h + iy0 + fy) * in_w + ix0 + fx) * depth + c;
+              const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in));
+              m = kSigned ? _mm_max_epi8(m, v) : _mm_max_epu8(m, v);
+            }
+          const __m128i lo = _mm256_castsi256_si128(vlo), hi = _mm256_castsi256_si128(vhi);
+          m = kSigned ? _mm_min_epi8(_mm_max_epi8(m, lo), hi) : _mm_min_epu8(_mm_max_epu8(m, lo), hi);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(out + c), m);
+        }
         for (; c < depth; ++c) {
           T m = static_cast<T>(lowest);
           for (int fy = fy0; fy < fy1; ++fy)

@@ -29,6 +29,10 @@ struct ConvGeometry {
   int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_h = 0, pad_w = 0;
   int64_t Rows() const { return static_cast<int64_t>(batches) * out_h * out_w; }
   int K() const { return f_h * f_w * in_d; }
+  // Implicit convolution: one filter row (f_w * in_d values) rounded up to an even length, so k
+  // pairs never straddle filter rows; the extra weight is 0 (multiplies the next pixel's value).
+  int SegLen2() const { return (f_w * in_d + 1) / 2 * 2; }
+  int ImplicitK() const { return f_h * SegLen2(); }
 };
 
 // Weights packed once at plan time: panel p holds output channels [16p, 16p + 16) as
@@ -43,8 +47,9 @@ struct PackedGemmWeights {
   // TFQAT_DISABLE_AVXVNNI is unset. Same integers either way.
   bool use_avxvnni = false;
   // Conv only: run the implicit convolution (conv_implicit_avx2.cc) over an int16 padded copy of
-  // the input of `image_bytes` instead of the im2col gather. Set at plan time for dilation-1
-  // convs with an even input depth unless TFQAT_CONV_IM2COL is set. Same integers either way.
+  // the input of `image_bytes` instead of the im2col gather; k is then ImplicitK() (filter rows
+  // padded to even length). Set at plan time for dilation-1 convs unless TFQAT_CONV_IM2COL is
+  // set. Same integers either way.
   bool implicit_conv = false;
   size_t image_bytes = 0;
   std::vector<int16_t> data;
@@ -78,7 +83,7 @@ void ConvGemmUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_
                        int32_t output_offset, int32_t act_min, int32_t act_max,
                        const uint8_t* input, uint8_t* output, const KernelContext& ctx);
 
-// Implicit convolution (dilation 1, even in_d, w.implicit_conv): the input is copied once into
+// Implicit convolution (dilation 1, w.implicit_conv): the input is copied once into
 // ctx.scratch as a zero-padded int16 image with the input offset applied (ImplicitImageBytes),
 // then every output pixel's f_h filter rows are read in place by the micro-kernel.
 size_t ImplicitImageBytes(const ConvGeometry& g);

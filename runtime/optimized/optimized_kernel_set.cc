@@ -2,7 +2,10 @@
 // OS support AVX2; null otherwise, so the reference kernels (the portable fallback) run.
 // Conv/FC need the packed weights built by the prepare hook; without them (or with too little
 // scratch, grouped convs, non-constant weights) each entry calls the reference kernel itself.
+#include <algorithm>
 #include <cstdlib>
+#include <limits>
+#include <vector>
 #include <memory>
 
 #include "runtime/kernel_set.h"
@@ -66,7 +69,9 @@ bool FcGeometryFrom(const FullyConnectedParams& p, const Shape& is, const Shape&
 
 const PackedGemmWeights* Usable(const KernelContext& ctx, const ConvGeometry& g) {
   const auto* w = static_cast<const PackedGemmWeights*>(ctx.prepared);
-  if (w == nullptr || w->n != g.out_d || w->k != g.K()) return nullptr;
+  if (w == nullptr || w->n != g.out_d || w->k != (w->implicit_conv ? g.ImplicitK() : g.K())) {
+    return nullptr;
+  }
   if (ctx.scratch == nullptr) return nullptr;
   if (w->implicit_conv ? ctx.scratch_bytes < ImplicitImageBytes(g)
                        : ctx.scratch_bytes < w->ScratchPerThread()) {
@@ -75,9 +80,27 @@ const PackedGemmWeights* Usable(const KernelContext& ctx, const ConvGeometry& g)
   return w;
 }
 
-// The implicit convolution needs dilation 1 and pairs of input channels that stay in one pixel.
-bool ImplicitConvApplies(const ConvGeometry& g) {
-  return g.dil_h == 1 && g.dil_w == 1 && g.in_d % 2 == 0 && ImplicitImageBytes(g) <= (64u << 20);
+// The implicit convolution needs dilation 1 (filter rows contiguous in the image) and, when a
+// filter row has an odd length, a filter value whose offset weight is 0 for the padding slot.
+template <typename T>
+bool ImplicitConvApplies(const ConvGeometry& g, int32_t weights_offset) {
+  if (g.dil_h != 1 || g.dil_w != 1 || ImplicitImageBytes(g) > (64u << 20)) return false;
+  return g.SegLen2() == g.f_w * g.in_d ||
+         (-weights_offset >= std::numeric_limits<T>::lowest() &&
+          -weights_offset <= std::numeric_limits<T>::max());
+}
+
+// Filter [n][f_h][f_w * in_d] -> [n][f_h][SegLen2()], the padding slot = -weights_offset so that
+// the packed (w + weights_offset) is 0.
+template <typename T>
+std::vector<T> PadFilterRows(const T* filter, const ConvGeometry& g, int32_t weights_offset) {
+  const int seg = g.f_w * g.in_d, seg2 = g.SegLen2();
+  std::vector<T> out(static_cast<size_t>(g.out_d) * g.f_h * seg2, static_cast<T>(-weights_offset));
+  for (int n = 0; n < g.out_d; ++n)
+    for (int fy = 0; fy < g.f_h; ++fy)
+      std::copy_n(filter + (static_cast<size_t>(n) * g.f_h + fy) * seg, seg,
+                  out.begin() + (static_cast<size_t>(n) * g.f_h + fy) * seg2);
+  return out;
 }
 
 template <typename T>
@@ -159,14 +182,21 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
   }
   if (mult == nullptr || shift == nullptr) return r;
   auto w = std::make_shared<PackedGemmWeights>();
-  if (!PackGemmWeights(static_cast<const T*>(a.filter_data), g.out_d, g.K(), weights_offset,
+  const bool implicit = a.op == KernelOp::kConv && ImplicitConvApplies<T>(g, weights_offset) &&
+                        std::getenv("TFQAT_CONV_IM2COL") == nullptr;
+  const T* filter = static_cast<const T*>(a.filter_data);
+  std::vector<T> padded;
+  if (implicit && g.SegLen2() != g.f_w * g.in_d) {
+    padded = PadFilterRows(filter, g, weights_offset);
+    filter = padded.data();
+  }
+  if (!PackGemmWeights(filter, g.out_d, implicit ? g.ImplicitK() : g.K(), weights_offset,
                        static_cast<const int32_t*>(a.bias_data), mult, shift, a.num_threads,
                        w.get())) {
     return r;
   }
   w->use_avxvnni = CpuHasAvxVnni() && std::getenv("TFQAT_DISABLE_AVXVNNI") == nullptr;
-  if (a.op == KernelOp::kConv && ImplicitConvApplies(g) &&
-      std::getenv("TFQAT_CONV_IM2COL") == nullptr) {
+  if (implicit) {
     w->implicit_conv = true;
     w->image_bytes = ImplicitImageBytes(g);
   }

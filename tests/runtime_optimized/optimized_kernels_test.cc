@@ -158,8 +158,8 @@ void RunConv(const ConvCase& c) {
   const KernelSet& merged = SelectKernelSet(KernelChoice::kOptimized);
   KernelContext ctx = run.Context(merged, a);
   ASSERT_NE(ctx.prepared, nullptr) << "prepare did not pack the weights";
-  // The driver chosen at plan time: implicit conv for dilation 1 and even depth unless forced off.
-  const bool want_implicit = c.dil == 1 && c.in_d % 2 == 0 && std::getenv("TFQAT_CONV_IM2COL") == nullptr;
+  // The driver chosen at plan time: implicit conv for dilation 1 unless forced off.
+  const bool want_implicit = c.dil == 1 && std::getenv("TFQAT_CONV_IM2COL") == nullptr;
   EXPECT_EQ(static_cast<const optimized::PackedGemmWeights*>(ctx.prepared)->implicit_conv, want_implicit);
   std::vector<T> want(os.FlatSize()), got(os.FlatSize(), 0x5A);
   const auto& ref = is_int8 ? nullptr : nullptr;
@@ -198,7 +198,7 @@ TEST_P(ConvTest, Uint8MatchesReferenceWithoutAvxVnni) {
   RunConv<uint8_t>(GetParam());
   unsetenv("TFQAT_DISABLE_AVXVNNI");
 }
-// Dilation-1 even-depth convs run the implicit convolution by default; the same cases through the
+// Dilation-1 convs run the implicit convolution by default; the same cases through the
 // im2col gather (TFQAT_CONV_IM2COL, read at plan time) so both conv drivers stay exact.
 TEST_P(ConvTest, Int8MatchesReferenceThroughIm2col) {
   setenv("TFQAT_CONV_IM2COL", "1", 1);
@@ -232,6 +232,7 @@ std::vector<ConvCase> ConvCases() {
     v.push_back({1, 7, 8, 2, 16, 3, 3, 1, 1, true, t, Extreme::kRandom});
     v.push_back({1, 4, 23, 4, 48, 3, 3, 1, 1, false, t, Extreme::kMaxMagnitude});
     v.push_back({1, 13, 13, 6, 9, 3, 3, 1, 2, true, t, Extreme::kRandom});
+    v.push_back({2, 12, 12, 1, 16, 5, 5, 1, 1, true, t, Extreme::kRandom});    // LeNet conv1, SAME
   }
   return v;
 }
@@ -354,7 +355,8 @@ TEST_P(MaxPoolTest, Int8AndUint8MatchReference) {
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, MaxPoolTest,
                          ::testing::Values(PoolCase{24, 24, 6, 2, 2, 0, 1}, PoolCase{8, 8, 50, 2, 2, 0, 2},
-                                           PoolCase{7, 9, 33, 3, 2, 1, 3}, PoolCase{5, 5, 64, 3, 1, 1, 4}));
+                                           PoolCase{7, 9, 33, 3, 2, 1, 3}, PoolCase{5, 5, 64, 3, 1, 1, 4},
+                                           PoolCase{28, 28, 16, 2, 2, 0, 2}, PoolCase{6, 6, 20, 2, 2, 0, 1}));
 
 }  // namespace
 }  // namespace tfqat::runtime
