@@ -266,9 +266,12 @@ class Engine {
 
 absl::StatusOr<MatchSet> FindMatches(const GraphView& view, const std::vector<Pattern>& patterns,
                                      const MatchOptions& options) {
-  auto order_or = view.TopologicalOrder();
-  if (!order_or.ok()) return order_or.status();
-  const std::vector<int>& order = *order_or;
+  absl::StatusOr<std::vector<int>> order_or;
+  if (options.topological_order == nullptr) {
+    order_or = view.TopologicalOrder();
+    if (!order_or.ok()) return order_or.status();
+  }
+  const std::vector<int>& order = options.topological_order != nullptr ? *options.topological_order : *order_or;
 
   struct Prepared {
     const Pattern* pattern;

@@ -52,6 +52,9 @@ struct MatchOptions {
   absl::flat_hash_set<int> excluded_nodes;
   // Record a MatchFailure for candidates whose op could start a match but did not.
   bool record_failures = true;
+  // The view's TopologicalOrder(), when the caller already has it (passes over one view
+  // share it); computed by FindMatches when null.
+  const std::vector<int>* topological_order = nullptr;
 };
 
 struct MatchSet {

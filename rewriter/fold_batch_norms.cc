@@ -244,8 +244,9 @@ void ScaleWeights(const Layout& layout, const std::vector<double>& k, const T* s
 
 // The fold candidates, and a note for every batch norm the patterns refused.
 absl::StatusOr<patterns::MatchSet> MatchFolds(const GraphView& view, const FoldBatchNormsOptions& opt,
-                                              FoldBatchNormsResult* result) {
+                                              FoldBatchNormsResult* result, const std::vector<int>* order) {
   patterns::MatchOptions mo;
+  mo.topological_order = order;
   for (const auto& name : opt.outputs) {
     if (auto i = view.index(NodeNameOf(name))) mo.protected_nodes.insert(*i);
   }
@@ -575,8 +576,8 @@ absl::Status PruneDead(MutableGraph* g, absl::flat_hash_set<std::string> candida
 namespace bnfold {
 
 absl::StatusOr<bool> FoldBatchNormsWithView(const GraphView& view, const FoldBatchNormsOptions& options,
-                                            FoldBatchNormsResult* result) {
-  TFQAT_ASSIGN_OR_RETURN(patterns::MatchSet ms, MatchFolds(view, options, result));
+                                            FoldBatchNormsResult* result, const std::vector<int>* topological_order) {
+  TFQAT_ASSIGN_OR_RETURN(patterns::MatchSet ms, MatchFolds(view, options, result, topological_order));
   if (ms.matches.empty()) return false;  // nothing to fold: no copy of the graph
   MutableGraph g(view.graph());
   Folder folder(view, options, &g, result);

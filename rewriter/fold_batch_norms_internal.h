@@ -88,7 +88,9 @@ absl::Status EmitTrainMovingFold(const GraphView& view, const FoldBatchNormsOpti
 
 // FoldBatchNorms on a view the caller built: false (and result->graph untouched) when nothing
 // matched, so the caller can keep its graph and view; true with result->graph set otherwise.
+// `topological_order`: the view's, when the caller has it (null: computed here).
 absl::StatusOr<bool> FoldBatchNormsWithView(const GraphView& view, const FoldBatchNormsOptions& options,
-                                            FoldBatchNormsResult* result);
+                                            FoldBatchNormsResult* result,
+                                            const std::vector<int>* topological_order = nullptr);
 
 }  // namespace tfqat::bnfold

@@ -136,8 +136,9 @@ class Rewriter {
   // Emitted nodes are appended to *out; with `stream` set (out is then ignored) they are
   // serialized into *stream instead, a window at a time, and the input's nodes follow them.
   Rewriter(const GraphView& view, const QuantizeOptions& options, tensorflow::GraphDef* out,
-           SerializedGraph* stream = nullptr)
-      : view_(view),
+           SerializedGraph* stream = nullptr, const std::vector<int>* topological_order = nullptr)
+      : topological_order_(topological_order),
+        view_(view),
         opt_(options),
         out_(out),
         stream_(stream),
@@ -574,6 +575,7 @@ class Rewriter {
   RangeVars& ConcatVars(int concat, LayerReport* rep);
 
   // ---- state ----
+  const std::vector<int>* topological_order_;
   const GraphView& view_;
   const QuantizeOptions& opt_;
   tensorflow::GraphDef* out_;
@@ -732,6 +734,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
   patterns::MatchOptions mopt;
   mopt.record_failures = false;
+  mopt.topological_order = topological_order_;
   for (const std::string& o : opt_.outputs) {
     auto idx = view_.index(o);
     if (!idx) return absl::InvalidArgumentError(absl::StrCat("--output '", o, "' is not a node of the graph"));
@@ -991,21 +994,23 @@ static absl::Status CheckForTrainingOps(const tensorflow::GraphDef& graph) {
 }
 
 absl::StatusOr<QuantizeResult> InsertFakeQuantWithView(const GraphView& view, tensorflow::GraphDef* graph,
-                                                       const QuantizeOptions& options) {
+                                                       const QuantizeOptions& options,
+                                                       const std::vector<int>* topological_order) {
   TFQAT_RETURN_IF_ERROR(CheckOptions(options));
   TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(*graph));
   // The view indexes *graph, which the rewriter edits in place: it only appends nodes and
   // rewrites input strings of existing nodes, and reads the view's parsed tables, never the
   // edited strings.
-  Rewriter rewriter(view, options, graph);
+  Rewriter rewriter(view, options, graph, nullptr, topological_order);
   return rewriter.Run();
 }
 
 absl::StatusOr<QuantizeResult> InsertFakeQuantSerialized(const GraphView& view, const QuantizeOptions& options,
-                                                         SerializedGraph* out) {
+                                                         SerializedGraph* out,
+                                                         const std::vector<int>* topological_order) {
   TFQAT_RETURN_IF_ERROR(CheckOptions(options));
   TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(view.graph()));
-  Rewriter rewriter(view, options, nullptr, out);
+  Rewriter rewriter(view, options, nullptr, out, topological_order);
   return rewriter.Run();
 }
 

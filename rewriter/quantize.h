@@ -83,14 +83,17 @@ absl::StatusOr<QuantizeResult> InsertFakeQuantInPlace(tensorflow::GraphDef* grap
 
 // InsertFakeQuantInPlace with a view of *graph the caller already built (the pipeline shares
 // one view between passes that change nothing and this one).
+// `topological_order`: the view's, when the caller has it (null: computed here).
 absl::StatusOr<QuantizeResult> InsertFakeQuantWithView(const GraphView& view, tensorflow::GraphDef* graph,
-                                                       const QuantizeOptions& options);
+                                                       const QuantizeOptions& options,
+                                                       const std::vector<int>* topological_order = nullptr);
 
 // The same pass writing the rewritten graph serialized into *out (the result's .graph stays
 // empty) without holding the emitted nodes as NodeDefs: they are serialized as they are made
 // (so they come first in *out), then the view's graph's nodes with their edits. For graphs of
 // millions of nodes: the memory is the encoding (~5x smaller than NodeDefs) plus the names.
 absl::StatusOr<QuantizeResult> InsertFakeQuantSerialized(const GraphView& view, const QuantizeOptions& options,
-                                                         SerializedGraph* out);
+                                                         SerializedGraph* out,
+                                                         const std::vector<int>* topological_order = nullptr);
 
 }  // namespace tfqat

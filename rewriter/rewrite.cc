@@ -31,6 +31,8 @@ absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, ten
 
   // One view of the graph, shared by the passes as long as the graph does not change.
   TFQAT_ASSIGN_OR_RETURN(GraphView view, GraphView::Create(input));
+  // Its topological order, shared by the matchers of both passes while the graph is unchanged.
+  TFQAT_ASSIGN_OR_RETURN(std::vector<int> order, view.TopologicalOrder());
   bool view_on_graph = in_place;
   tensorflow::GraphDef folded;  // streaming: the folded graph, when folding changed it
 
@@ -47,7 +49,7 @@ absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, ten
     FoldBatchNormsResult fr;
     bool changed = true;
     if (IsDefaultFoldPass(options.fold_pass)) {
-      TFQAT_ASSIGN_OR_RETURN(changed, bnfold::FoldBatchNormsWithView(view, fo, &fr));
+      TFQAT_ASSIGN_OR_RETURN(changed, bnfold::FoldBatchNormsWithView(view, fo, &fr, &order));
     } else {
       TFQAT_ASSIGN_OR_RETURN(fr, options.fold_pass(input, fo));
     }
@@ -56,6 +58,7 @@ absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, ten
     if (changed && stream != nullptr) {
       folded = std::move(fr.graph);
       TFQAT_ASSIGN_OR_RETURN(view, GraphView::Create(folded));
+      TFQAT_ASSIGN_OR_RETURN(order, view.TopologicalOrder());
     } else if (changed) {
       if (graph->GetArena() == fr.graph.GetArena()) {
         graph->Swap(&fr.graph);
@@ -63,21 +66,22 @@ absl::StatusOr<RewriteResult> RewriteInto(const tensorflow::GraphDef& input, ten
         graph->CopyFrom(fr.graph);  // one copy onto *graph's arena (Swap would copy twice)
       }
       TFQAT_ASSIGN_OR_RETURN(view, GraphView::Create(*graph));
+      TFQAT_ASSIGN_OR_RETURN(order, view.TopologicalOrder());
       view_on_graph = true;
     }
   }
   if (stream != nullptr) {
-    TFQAT_ASSIGN_OR_RETURN(result.quantize, InsertFakeQuantSerialized(view, options.quantize, stream));
+    TFQAT_ASSIGN_OR_RETURN(result.quantize, InsertFakeQuantSerialized(view, options.quantize, stream, &order));
     result.output_nodes = view.num_nodes() + result.quantize.nodes_added;
     return result;
   }
   if (!view_on_graph) {
-    *graph = input;
+    *graph = input;  // a copy: same nodes in the same order, so `order` still holds
     TFQAT_ASSIGN_OR_RETURN(view, GraphView::Create(*graph));
   }
 
   // 2. Fake-quant insertion, in place.
-  TFQAT_ASSIGN_OR_RETURN(result.quantize, InsertFakeQuantWithView(view, graph, options.quantize));
+  TFQAT_ASSIGN_OR_RETURN(result.quantize, InsertFakeQuantWithView(view, graph, options.quantize, &order));
   result.output_nodes = graph->node_size();
   return result;
 }

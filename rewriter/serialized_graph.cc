@@ -13,15 +13,23 @@ namespace tfqat {
 using google::protobuf::io::CodedOutputStream;
 
 char* SerializedGraph::Grow(size_t n) {
-  if (chunks_.empty() || chunks_.back().capacity() - chunks_.back().size() < n) {
-    chunks_.emplace_back();
-    chunks_.back().reserve(std::max(kChunkBytes, n));
+  if (chunks_.empty() || chunks_.back().capacity - chunks_.back().used < n) {
+    Chunk c;
+    c.capacity = std::max(kChunkBytes, n);
+    c.data.reset(new char[c.capacity]);
+    chunks_.push_back(std::move(c));
   }
-  std::string& c = chunks_.back();
-  const size_t at = c.size();
-  c.resize(at + n);
+  Chunk& c = chunks_.back();
+  char* p = c.data.get() + c.used;
+  c.used += n;
   size_ += n;
-  return c.data() + at;
+  return p;
+}
+
+std::vector<absl::string_view> SerializedGraph::pieces() const {
+  std::vector<absl::string_view> v;
+  for (const Chunk& c : chunks_) v.emplace_back(c.data.get(), c.used);
+  return v;
 }
 
 void SerializedGraph::Append(absl::string_view bytes) {
@@ -112,14 +120,14 @@ void SerializedGraph::AppendNodeWithInputs(const tensorflow::NodeDef& node,
 std::string SerializedGraph::ToString() const {
   std::string s;
   s.reserve(size_);
-  for (const std::string& c : chunks_) s += c;
+  for (const Chunk& c : chunks_) s.append(c.data.get(), c.used);
   return s;
 }
 
 bool SerializedGraph::ParseTo(tensorflow::GraphDef* graph) const {
   std::vector<std::unique_ptr<google::protobuf::io::ArrayInputStream>> owned;
-  for (const std::string& c : chunks_) {
-    owned.push_back(std::make_unique<google::protobuf::io::ArrayInputStream>(c.data(), static_cast<int>(c.size())));
+  for (const Chunk& c : chunks_) {
+    owned.push_back(std::make_unique<google::protobuf::io::ArrayInputStream>(c.data.get(), static_cast<int>(c.used)));
   }
   std::vector<google::protobuf::io::ZeroCopyInputStream*> streams;
   for (auto& o : owned) streams.push_back(o.get());

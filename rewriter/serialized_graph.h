@@ -24,7 +24,8 @@ class SerializedGraph {
   void AppendNodeWithInputs(const tensorflow::NodeDef& node, const std::vector<absl::string_view>& inputs);
 
   size_t size() const { return size_; }
-  const std::vector<std::string>& chunks() const { return chunks_; }
+  // The bytes, in order, in pieces.
+  std::vector<absl::string_view> pieces() const;
   std::string ToString() const;
   // Parses the bytes (for tests and small graphs).
   bool ParseTo(tensorflow::GraphDef* graph) const;
@@ -33,7 +34,12 @@ class SerializedGraph {
   // Room for n more bytes at the end of the last chunk (a new chunk when it is full).
   char* Grow(size_t n);
   static constexpr size_t kChunkBytes = size_t{16} << 20;
-  std::vector<std::string> chunks_;
+  struct Chunk {
+    std::unique_ptr<char[]> data;  // not zero-filled: only [0, used) is ever read
+    size_t capacity = 0;
+    size_t used = 0;
+  };
+  std::vector<Chunk> chunks_;
   size_t size_ = 0;
 };
 

@@ -119,7 +119,7 @@ TEST(RewriteFormsTest, SerializedGraphChunksAndNameStore) {
   n.set_name(std::string(3000, 'x'));
   n.set_op("NoOp");
   for (int i = 0; i < 10000; ++i) s.AppendNode(n);  // ~30 MB: more than one chunk
-  EXPECT_GT(s.chunks().size(), 1u);
+  EXPECT_GT(s.pieces().size(), 1u);
   tensorflow::GraphDef g;
   ASSERT_TRUE(s.ParseTo(&g));
   EXPECT_EQ(g.node_size(), 10000);
