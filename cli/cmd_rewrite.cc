@@ -35,8 +35,9 @@ absl::Status RunRewrite(RewriteArgs& a) {
   }
   a.options.fold_batch_norms = !a.no_fold;
   TFQAT_ASSIGN_OR_RETURN(tensorflow::GraphDef graph, LoadGraphDef(a.graph));
-  TFQAT_ASSIGN_OR_RETURN(RewriteResult result, Rewrite(graph, a.options));
-  TFQAT_RETURN_IF_ERROR(SaveGraphDef(result.graph, a.out));
+  // In place: the input is not needed afterwards, so it is not copied.
+  TFQAT_ASSIGN_OR_RETURN(RewriteResult result, RewriteInPlace(&graph, a.options));
+  TFQAT_RETURN_IF_ERROR(SaveGraphDef(graph, a.out));
   nlohmann::json report = RewriteReportJson(result, a.options);
   report["input"] = a.graph;
   report["output"] = a.out;
