@@ -53,7 +53,8 @@ void BM_Conv(benchmark::State& state, int k, KernelChoice choice) {
   KernelContext ctx;
   ctx.pool = &pool;
   ctx.num_threads = threads;
-  ctx.scratch = scratch.data();
+  // 64-byte aligned like the interpreter's scratch (aligned_alloc).
+  ctx.scratch = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
   ctx.scratch_bytes = prep.scratch_bytes;
   ctx.prepared = prep.state.get();
   auto fn = s8 ? reinterpret_cast<ConvFn<T, int32_t>>(set.int8.conv)
