@@ -34,22 +34,19 @@ inline ChannelConsts LoadChannelConsts(const PackedGemmWeights& w, int n) {
 }
 
 // SaturatingRoundingDoublingHighMul(x, m) for m >= 0 (never saturates then), then
-// RoundingDivideByPOT(., rshift). |x| * m is formed as an unsigned 64-bit product on even and odd
-// lanes; the nudge is 2^30 for x >= 0 and 2^30 - 1 for x < 0 on the magnitude, which is the same as
-// the scalar (ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31 truncated towards zero. Bits 31..62 of each
-// product are the result (|x| * m + nudge < 2^62): a 31-bit right shift for even lanes, a 1-bit
-// left shift into the high dword for odd lanes.
+// RoundingDivideByPOT(., rshift). The scalar high-mul is (p + (p >= 0 ? 2^30 : 1 - 2^30)) / 2^31
+// truncated towards zero with p = x * m; for p < 0 truncation is a ceiling, and
+// ceil((p + 1 - 2^30) / 2^31) = floor((p + 2^30) / 2^31), so both signs are floor((p + 2^30) / 2^31):
+// bits 31..62 of the signed 64-bit p + 2^30 (|p| < 2^62). vpmuldq forms p on even lanes (a 31-bit
+// right shift takes the bits) and on odd lanes (a 1-bit left shift moves them into the high dword).
 inline __m256i RequantizeAvx2(__m256i x, const ChannelConsts& c) {
   x = _mm256_sllv_epi32(_mm256_add_epi32(x, c.bias), c.lshift);
-  const __m256i neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x);
-  const __m256i ax = _mm256_abs_epi32(x);
-  const __m256i nudge = _mm256_add_epi32(_mm256_set1_epi32(1 << 30), neg);
-  const __m256i lo32 = _mm256_set1_epi64x(0xFFFFFFFFLL);
-  const __m256i p_even = _mm256_add_epi64(_mm256_mul_epu32(ax, c.mult), _mm256_and_si256(nudge, lo32));
-  const __m256i p_odd = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(ax, 32), c.mult_odd),
-                                         _mm256_srli_epi64(nudge, 32));
-  __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(p_even, 31), _mm256_slli_epi64(p_odd, 1), 0xAA);
-  r = _mm256_sign_epi32(r, x);
+  const __m256i round = _mm256_set1_epi64x(1LL << 30);
+  const __m256i p_even = _mm256_add_epi64(_mm256_mul_epi32(x, c.mult), round);
+  const __m256i p_odd =
+      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), c.mult_odd), round);
+  const __m256i r =
+      _mm256_blend_epi32(_mm256_srli_epi64(p_even, 31), _mm256_slli_epi64(p_odd, 1), 0xAA);
   // RoundingDivideByPOT with per-lane exponent.
   const __m256i rem = _mm256_and_si256(r, c.mask);
   const __m256i rneg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), r);
