@@ -549,25 +549,30 @@ absl::Status PruneDead(MutableGraph* g, absl::flat_hash_set<std::string> candida
   static const absl::flat_hash_set<std::string> kPrunable = {
       "Const", "Identity", "Rsqrt", "Sqrt", "Reciprocal", "Inv", "Neg", "Square", "Add",
       "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum"};
-  while (!candidates.empty()) {
-    absl::flat_hash_set<absl::string_view> used;
-    used.reserve(g->graph().node_size());
-    for (const auto& n : g->graph().node()) {
-      for (const auto& in : n.input()) used.insert(NodeNameOf(in));
-    }
-    absl::flat_hash_set<std::string> dead;
-    absl::flat_hash_set<std::string> next;
-    for (const auto& name : candidates) {
-      const tensorflow::NodeDef* n = g->FindNode(name);
-      if (n == nullptr || used.contains(name) || !kPrunable.contains(n->op())) continue;
-      dead.insert(name);
-      for (const auto& in : n->input()) next.insert(std::string(NodeNameOf(in)));
-    }
-    if (dead.empty()) break;
-    TFQAT_RETURN_IF_ERROR(g->RemoveNodes(dead));
-    for (const auto& d : dead) next.erase(d);
-    candidates = std::move(next);
+  if (candidates.empty()) return absl::OkStatus();
+  // One pass with use counts (data and control inputs): a node dies when nothing uses it any
+  // more, and its inputs lose a use; the graph is edited once at the end.
+  absl::flat_hash_map<absl::string_view, int> uses;
+  uses.reserve(g->graph().node_size());
+  for (const auto& n : g->graph().node()) {
+    for (const auto& in : n.input()) ++uses[NodeNameOf(in)];
   }
+  std::vector<std::string> work(candidates.begin(), candidates.end());
+  absl::flat_hash_set<std::string> dead;
+  while (!work.empty()) {
+    const std::string name = std::move(work.back());
+    work.pop_back();
+    if (dead.contains(name)) continue;
+    const tensorflow::NodeDef* n = g->FindNode(name);
+    if (n == nullptr || !kPrunable.contains(n->op())) continue;
+    if (auto u = uses.find(name); u != uses.end() && u->second > 0) continue;
+    dead.insert(name);
+    for (const auto& in : n->input()) {
+      auto u = uses.find(NodeNameOf(in));
+      if (--u->second == 0) work.emplace_back(u->first);
+    }
+  }
+  if (!dead.empty()) TFQAT_RETURN_IF_ERROR(g->RemoveNodes(dead));
   return absl::OkStatus();
 }
 
