@@ -59,6 +59,21 @@ def main():
             print(json.dumps({"peer": "pytorch", "engine": "mkldnn-f32", "conv": "%dx%d" % (k, k), "type": "f32",
                               "threads": args.threads, "median_ms": round(med, 4), "min_ms": round(mn, 4)}), flush=True)
 
+    # Depthwise 3x3 SAME on 56x56x128 (bench/runtime_conv.cc's BM_Depthwise*).
+    x = torch.rand(1, 128, 56, 56) * 2 - 1
+    dw = torch.nn.Conv2d(128, 128, 3, padding=1, groups=128).eval()
+    xq = torch.quantize_per_tensor(x, 2 / 255, 128, torch.quint8).contiguous(memory_format=torch.channels_last)
+    w = dw.weight.detach()
+    wq = torch.quantize_per_channel(w, w.abs().amax(dim=(1, 2, 3)) / 127, torch.zeros(128, dtype=torch.long), 0,
+                                    torch.qint8)
+    q = qconv(128, 128, 3, padding=1, groups=128)
+    q.set_weight_bias(wq, dw.bias.detach())
+    q.scale, q.zero_point = 0.05, 128
+    with torch.no_grad():
+        med, mn = timed(lambda: q(xq), args.runs, args.warmup)
+    print(json.dumps({"peer": "pytorch", "engine": args.engine, "conv": "dw3x3", "type": "u8s8",
+                      "threads": args.threads, "median_ms": round(med, 4), "min_ms": round(mn, 4)}), flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -54,7 +54,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(n
 echo "load average (start): $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$work/peers.jsonl"
 for round in $(seq 1 "$rounds"); do
-  "$bench" --benchmark_filter='BM_Conv(Int8|Uint8)_(3x3|1x1)/' --benchmark_min_time="$min_time" \
+  "$bench" --benchmark_filter='BM_(Conv|Depthwise)(Int8|Uint8)_(3x3|1x1)/' --benchmark_min_time="$min_time" \
     --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json \
     > "$work/ours_$round.json" 2> "$work/ours.log" || { cat "$work/ours.log" >&2; exit 1; }
   for t in 1 2; do
@@ -102,7 +102,7 @@ def peer(name, conv, typ, t):
     return min(ms) if ms else math.nan
 print("best of the rounds' medians. tfqat: median of 3 repetitions (wall); PyTorch: median quantized Conv2d forward (oneDNN, "
       "quint8 NHWC in/out); ONNX Runtime: median QLinearConv / Conv kernel time from its profiler")
-hdr = "%-5s %-5s %3s | %8s %6s %6s | %9s %6s | %9s %6s | %9s %6s" % (
+hdr = "%-6s %-5s %3s | %8s %6s %6s | %9s %6s | %9s %6s | %9s %6s" % (
     "conv", "type", "thr", "tfqat ms", "GOPS", "%peak", "torch ms", "ratio", "ORT ms", "ratio",
     "ORT f32", "ratio")
 print(hdr); print("-" * len(hdr))
@@ -111,16 +111,16 @@ for b in ours:
         continue
     name = b["run_name"]  # BM_ConvInt8_3x3/1/real_time
     fam, t = name.split("/")[0], int(name.split("/")[1])
-    conv = fam.split("_")[-1]
+    conv = ("dw" if "Depthwise" in fam else "") + fam.split("_")[-1]
     typ = "s8s8" if "Int8" in fam else "u8s8"
     ms = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
-    k = 3 if conv == "3x3" else 1
-    ops = 2.0 * 56 * 56 * 64 * 64 * k * k
+    k = 1 if conv == "1x1" else 3
+    ops = 2.0 * 56 * 56 * 128 * 9 if conv.startswith("dw") else 2.0 * 56 * 56 * 64 * 64 * k * k
     gops = ops / (ms * 1e-3) / 1e9
     torch_ms = peer("pytorch", conv, "u8s8", t)
     ort_ms = peer("onnxruntime", conv, typ, t)
     ortf_ms = peer("onnxruntime", conv, "f32", t)
-    print("%-5s %-5s %3d | %8.3f %6.1f %5.0f%% | %9.3f %6.2f | %9.3f %6.2f | %9.3f %6.2f" % (
+    print("%-6s %-5s %3d | %8.3f %6.1f %5.0f%% | %9.3f %6.2f | %9.3f %6.2f | %9.3f %6.2f" % (
         conv, typ, t, ms, gops, 100 * gops / (peak * t), torch_ms, ms / torch_ms, ort_ms, ms / ort_ms,
         ortf_ms, ms / ortf_ms))
 tf = [p for p in peers if p["peer"] == "pytorch" and p["type"] == "f32"]

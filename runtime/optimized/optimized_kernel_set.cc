@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "runtime/kernel_set.h"
+#include "runtime/optimized/depthwise_packed.h"
 #include "runtime/optimized/gemm_packed.h"
 #include "runtime/reference/reference_kernels.h"
 
@@ -159,6 +160,74 @@ void FcImpl(const FullyConnectedParams& p, const Shape& is, const T* input, cons
   }
 }
 
+bool DepthwiseGeometryFrom(const ConvParams& p, const Shape& is, const Shape& fs, const Shape& os,
+                           DepthwiseGeometry* g) {
+  if (is.rank != 4 || fs.rank != 4 || os.rank != 4 || p.depth_multiplier != 1) return false;
+  if (fs.Dim(0) != 1 || fs.Dim(3) != is.Dim(3) || os.Dim(3) != is.Dim(3) || is.Dim(0) != os.Dim(0))
+    return false;
+  g->batches = is.Dim(0);
+  g->in_h = is.Dim(1);
+  g->in_w = is.Dim(2);
+  g->channels = is.Dim(3);
+  g->out_h = os.Dim(1);
+  g->out_w = os.Dim(2);
+  g->f_h = fs.Dim(1);
+  g->f_w = fs.Dim(2);
+  g->stride_h = p.stride_height;
+  g->stride_w = p.stride_width;
+  g->dil_h = p.dilation_height;
+  g->dil_w = p.dilation_width;
+  g->pad_h = p.pad_height;
+  g->pad_w = p.pad_width;
+  return p.input_offset >= -255 && p.input_offset <= 255 && g->ImageBytes() <= (64u << 20);
+}
+
+template <typename T>
+void DepthwiseImpl(const ConvParams& p, const Shape& is, const T* input, const Shape& fs,
+                   const T* filter, const Shape& bs, const int32_t* bias, const Shape& os,
+                   T* output, const KernelContext& ctx) {
+  DepthwiseGeometry g;
+  const auto* w = static_cast<const PackedDepthwise*>(ctx.prepared);
+  if (w == nullptr || !DepthwiseGeometryFrom(p, is, fs, os, &g) || w->channels != g.channels ||
+      w->f_h != g.f_h || w->f_w != g.f_w || ctx.scratch == nullptr ||
+      ctx.scratch_bytes < g.ImageBytes()) {
+    if constexpr (std::is_same_v<T, int8_t>) {
+      reference::DepthwiseConvInt8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    } else {
+      reference::DepthwiseConvUint8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    }
+    return;
+  }
+  if constexpr (std::is_same_v<T, int8_t>) {
+    DepthwiseInt8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max, input,
+                      output, ctx);
+  } else {
+    DepthwiseUint8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max, input,
+                       output, ctx);
+  }
+}
+
+template <typename T>
+KernelPrepareResult PrepareDepthwise(const KernelPrepareArgs& a) {
+  KernelPrepareResult r;
+  const auto& p = *static_cast<const ConvParams*>(a.params);
+  DepthwiseGeometry g;
+  if (a.filter_data == nullptr || p.output_multiplier == nullptr || p.output_shift == nullptr ||
+      !DepthwiseGeometryFrom(p, a.input_shape, a.filter_shape, a.output_shape, &g)) {
+    return r;
+  }
+  auto w = std::make_shared<PackedDepthwise>();
+  if (!PackDepthwise(static_cast<const T*>(a.filter_data), g.channels, g.f_h, g.f_w,
+                     p.weights_offset, static_cast<const int32_t*>(a.bias_data), p.output_multiplier,
+                     p.output_shift, w.get())) {
+    return r;
+  }
+  w->image_bytes = g.ImageBytes();
+  r.scratch_bytes = w->image_bytes;
+  r.state = std::move(w);
+  return r;
+}
+
 template <typename T>
 KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
   KernelPrepareResult r;
@@ -206,6 +275,11 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
 }
 
 KernelPrepareResult Prepare(const KernelPrepareArgs& a) {
+  if (a.op == KernelOp::kDepthwiseConv) {
+    if (a.type == KernelType::kInt8) return PrepareDepthwise<int8_t>(a);
+    if (a.type == KernelType::kUint8) return PrepareDepthwise<uint8_t>(a);
+    return {};
+  }
   if (a.op != KernelOp::kConv && a.op != KernelOp::kFullyConnected) return {};
   if (a.type == KernelType::kInt8) return PrepareTyped<int8_t>(a);
   if (a.type == KernelType::kUint8) return PrepareTyped<uint8_t>(a);
@@ -216,6 +290,8 @@ KernelSet MakeAvx2Set() {
   KernelSet k;
   k.name = "optimized-avx2";
   k.int8.conv = ConvImpl<int8_t>;
+  k.int8.depthwise_conv = DepthwiseImpl<int8_t>;
+  k.uint8.depthwise_conv = DepthwiseImpl<uint8_t>;
   k.int8.fully_connected = FcImpl<int8_t>;
   k.int8.max_pool = MaxPoolInt8Avx2;
   k.uint8.conv = ConvImpl<uint8_t>;

@@ -316,6 +316,107 @@ TEST(OptimizedFallback, ConvWithoutPreparedStateUsesReference) {
   EXPECT_EQ(out, (std::vector<int8_t>{1, -1, 2, -3, 3, -4, 4, -6}));
 }
 
+// DEPTHWISE_CONV_2D (depth multiplier 1): padded int16 image + paired taps, vs the reference.
+struct DwCase {
+  int batches, h, w, c, fh, fw, stride, dil;
+  bool same;
+  int threads;
+  std::string Name() const {
+    return "b" + std::to_string(batches) + "_" + std::to_string(h) + "x" + std::to_string(w) + "x" +
+           std::to_string(c) + "_k" + std::to_string(fh) + "x" + std::to_string(fw) + "_s" +
+           std::to_string(stride) + "_d" + std::to_string(dil) + (same ? "_same" : "_valid") + "_t" +
+           std::to_string(threads);
+  }
+};
+
+template <typename T>
+void RunDepthwise(const DwCase& c) {
+  if (GetOptimizedKernelSet() == nullptr) GTEST_SKIP() << "CPU lacks AVX2";
+  const bool is_int8 = std::is_same<T, int8_t>::value;
+  std::mt19937 rng(77 + c.c * 3 + c.h + c.threads);
+  ConvParams p;
+  p.stride_height = p.stride_width = c.stride;
+  p.dilation_height = p.dilation_width = c.dil;
+  p.depth_multiplier = 1;
+  const int eff_h = (c.fh - 1) * c.dil + 1, eff_w = (c.fw - 1) * c.dil + 1;
+  int out_h, out_w;
+  if (c.same) {
+    out_h = (c.h + c.stride - 1) / c.stride;
+    out_w = (c.w + c.stride - 1) / c.stride;
+    p.padding = PaddingKind::kSame;
+    p.pad_height = std::max(0, ((out_h - 1) * c.stride + eff_h - c.h) / 2);
+    p.pad_width = std::max(0, ((out_w - 1) * c.stride + eff_w - c.w) / 2);
+  } else {
+    out_h = (c.h - eff_h) / c.stride + 1;
+    out_w = (c.w - eff_w) / c.stride + 1;
+  }
+  if (is_int8) {
+    p.input_offset = -static_cast<int>(rng() % 256 - 128);
+    p.output_offset = static_cast<int>(rng() % 256) - 128;
+  } else {
+    p.input_offset = -static_cast<int>(118 + rng() % 21);
+    p.weights_offset = -static_cast<int>(100 + rng() % 60);
+    p.output_offset = static_cast<int>(rng() % 256);
+  }
+  p.act.act_min = std::numeric_limits<T>::lowest();
+  p.act.act_max = std::numeric_limits<T>::max();
+  if (c.threads == 2) p.act.act_min = p.output_offset;  // a fused ReLU
+  std::vector<int32_t> mult, shift;
+  Multipliers(rng, c.c, c.fh * c.fw, &mult, &shift);
+  p.output_multiplier = mult.data();
+  p.output_shift = shift.data();
+  const Shape is = S4(c.batches, c.h, c.w, c.c), fs = S4(1, c.fh, c.fw, c.c),
+              os = S4(c.batches, out_h, out_w, c.c), bs = S2(1, c.c);
+  std::vector<T> input(is.FlatSize()), filter(fs.FlatSize());
+  FillActivations(rng, Extreme::kRandom, &input);
+  FillActivations(rng, Extreme::kRandom, &filter);
+  if (is_int8) filter[0] = -128;
+  std::vector<int32_t> bias(c.c);
+  for (auto& b : bias) b = static_cast<int32_t>(rng() % 20001) - 10000;
+  KernelPrepareArgs a;
+  a.op = KernelOp::kDepthwiseConv;
+  a.type = is_int8 ? KernelType::kInt8 : KernelType::kUint8;
+  a.params = &p;
+  a.input_shape = is, a.filter_shape = fs, a.bias_shape = bs, a.output_shape = os;
+  a.filter_data = filter.data();
+  a.bias_data = bias.data();
+  a.num_threads = c.threads;
+  Runner run(c.threads);
+  const KernelSet& merged = SelectKernelSet(KernelChoice::kOptimized);
+  KernelContext ctx = run.Context(merged, a);
+  ASSERT_NE(ctx.prepared, nullptr) << "prepare did not pack the depthwise weights";
+  std::vector<T> want(os.FlatSize()), got(os.FlatSize(), 0x5A);
+  KernelContext ref_ctx;
+  if constexpr (std::is_same<T, int8_t>::value) {
+    ReferenceKernelSet().int8.depthwise_conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, want.data(), ref_ctx);
+    merged.int8.depthwise_conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, got.data(), ctx);
+  } else {
+    ReferenceKernelSet().uint8.depthwise_conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, want.data(), ref_ctx);
+    merged.uint8.depthwise_conv(p, is, input.data(), fs, filter.data(), bs, bias.data(), os, got.data(), ctx);
+  }
+  int mismatches = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (want[i] != got[i] && ++mismatches < 5)
+      ADD_FAILURE() << "output " << i << ": reference " << int(want[i]) << ", optimized " << int(got[i]);
+  EXPECT_EQ(mismatches, 0);
+  std::vector<bool> seen(256);
+  int distinct = 0;
+  for (T v : want) if (!seen[static_cast<uint8_t>(v)]) seen[static_cast<uint8_t>(v)] = true, ++distinct;
+  EXPECT_GT(distinct, 2);
+}
+
+class DepthwiseTest : public ::testing::TestWithParam<DwCase> {};
+TEST_P(DepthwiseTest, Int8MatchesReference) { RunDepthwise<int8_t>(GetParam()); }
+TEST_P(DepthwiseTest, Uint8MatchesReference) { RunDepthwise<uint8_t>(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Shapes, DepthwiseTest,
+                         ::testing::Values(DwCase{1, 9, 11, 32, 3, 3, 1, 1, true, 1},   // MobileNet 3x3
+                                           DwCase{2, 10, 9, 17, 3, 3, 2, 1, true, 2},   // stride 2, odd C
+                                           DwCase{1, 8, 8, 40, 5, 5, 1, 1, true, 3},    // 5x5 (odd taps)
+                                           DwCase{1, 12, 12, 8, 3, 3, 1, 2, true, 2},   // dilation 2
+                                           DwCase{1, 7, 6, 64, 2, 3, 1, 1, false, 4},   // 2x3 VALID
+                                           DwCase{3, 4, 5, 3, 1, 1, 1, 1, false, 1}),   // 1x1, 3 channels
+                         [](const auto& info) { return info.param.Name(); });
+
 struct PoolCase {
   int h, w, c, f, stride, pad, threads;
 };
