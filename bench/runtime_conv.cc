@@ -1,8 +1,10 @@
 // Optimized int8/uint8 conv kernels (runtime/optimized/) on the benchmark shapes:
-// 56x56x64 -> 64, batch 1, 3x3 SAME and 1x1, 1 and 2 threads; depthwise 3x3 on 56x56x128.
+// 56x56x64 -> 64, batch 1, 3x3 SAME and 1x1, 1 and 2 threads (int8, uint8, float); depthwise
+// 3x3 on 56x56x128.
 // Counters: GOPS (2 ops per MAC).
 #include <benchmark/benchmark.h>
 
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -67,6 +69,52 @@ void BM_Conv(benchmark::State& state, int k, KernelChoice choice) {
   const double ops = 2.0 * h * w * oc * k * k * c;
   state.counters["GOPS"] = benchmark::Counter(ops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
+
+// Float conv on the same shapes (bit-exact with the reference ConvFloat), no activation.
+void BM_ConvFloat(benchmark::State& state, int k, KernelChoice choice) {
+  const int threads = static_cast<int>(state.range(0));
+  const int h = 56, w = 56, c = 64, oc = 64;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  ConvParams p;
+  p.pad_height = p.pad_width = k / 2;
+  p.padding = PaddingKind::kSame;
+  p.act.float_act_min = -std::numeric_limits<float>::infinity();
+  p.act.float_act_max = std::numeric_limits<float>::infinity();
+  Shape is{4, {1, h, w, c}}, fs{4, {oc, k, k, c}}, os{4, {1, h, w, oc}}, bs{1, {oc}};
+  std::vector<float> in(is.FlatSize()), f(fs.FlatSize()), out(os.FlatSize()), bias(oc);
+  for (auto& x : in) x = nd(rng);
+  for (auto& x : f) x = nd(rng) * 0.1f;
+  for (auto& x : bias) x = nd(rng);
+  const KernelSet& set = SelectKernelSet(choice);
+  KernelPrepareArgs a;
+  a.op = KernelOp::kConv;
+  a.type = KernelType::kFloat32;
+  a.params = &p;
+  a.input_shape = is, a.filter_shape = fs, a.bias_shape = bs, a.output_shape = os;
+  a.filter_data = f.data();
+  a.bias_data = bias.data();
+  a.num_threads = threads;
+  KernelPrepareResult prep = set.prepare ? set.prepare(a) : KernelPrepareResult{};
+  std::vector<uint8_t> scratch(prep.scratch_bytes + 64);
+  ThreadPool pool(threads);
+  KernelContext ctx;
+  ctx.pool = &pool;
+  ctx.num_threads = threads;
+  ctx.scratch = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  ctx.scratch_bytes = prep.scratch_bytes;
+  ctx.prepared = prep.state.get();
+  for (auto _ : state) {
+    set.float32.conv(p, is, in.data(), fs, f.data(), bs, bias.data(), os, out.data(), ctx);
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double flops = 2.0 * h * w * oc * k * k * c;
+  state.counters["GFLOPS"] = benchmark::Counter(flops * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+void BM_ConvFloat_3x3(benchmark::State& s) { BM_ConvFloat(s, 3, KernelChoice::kOptimized); }
+void BM_ConvFloat_1x1(benchmark::State& s) { BM_ConvFloat(s, 1, KernelChoice::kOptimized); }
+BENCHMARK(BM_ConvFloat_3x3)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ConvFloat_1x1)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Depthwise 3x3 SAME, 56x56x128, batch 1 (a MobileNet-sized layer), depth multiplier 1.
 template <typename T>

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "runtime/kernel_set.h"
+#include "runtime/optimized/conv_float_packed.h"
 #include "runtime/optimized/depthwise_packed.h"
 #include "runtime/optimized/gemm_packed.h"
 #include "runtime/reference/reference_kernels.h"
@@ -228,6 +229,41 @@ KernelPrepareResult PrepareDepthwise(const KernelPrepareArgs& a) {
   return r;
 }
 
+void ConvFloatImpl(const ConvParams& p, const Shape& is, const float* input, const Shape& fs,
+                   const float* filter, const Shape& bs, const float* bias, const Shape& os,
+                   float* output, const KernelContext& ctx) {
+  ConvGeometry g;
+  const auto* w = static_cast<const PackedFloatConv*>(ctx.prepared);
+  if (w == nullptr || !ConvGeometryFrom(p, is, fs, os, &g) || g.dil_h != 1 || g.dil_w != 1 ||
+      w->n != g.out_d || w->k != g.K() || w->has_bias != (bias != nullptr) ||
+      ctx.scratch == nullptr || ctx.scratch_bytes < FloatImageBytes(g)) {
+    reference::ConvFloat(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    return;
+  }
+  ConvFloatAvx2(g, *w, p.act, input, output, ctx);
+}
+
+KernelPrepareResult PrepareConvFloat(const KernelPrepareArgs& a) {
+  KernelPrepareResult r;
+  const auto& p = *static_cast<const ConvParams*>(a.params);
+  ConvGeometry g;
+  if (a.filter_data == nullptr ||
+      !ConvGeometryFrom(p, a.input_shape, a.filter_shape, a.output_shape, &g) || g.dil_h != 1 ||
+      g.dil_w != 1 || FloatImageBytes(g) > (64u << 20) ||
+      std::getenv("TFQAT_DISABLE_FLOAT_CONV") != nullptr) {
+    return r;
+  }
+  auto w = std::make_shared<PackedFloatConv>();
+  if (!PackFloatConv(static_cast<const float*>(a.filter_data), g.out_d, g.K(),
+                     static_cast<const float*>(a.bias_data), w.get())) {
+    return r;
+  }
+  w->image_bytes = FloatImageBytes(g);
+  r.scratch_bytes = w->image_bytes;
+  r.state = std::move(w);
+  return r;
+}
+
 template <typename T>
 KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
   KernelPrepareResult r;
@@ -275,6 +311,9 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
 }
 
 KernelPrepareResult Prepare(const KernelPrepareArgs& a) {
+  if (a.type == KernelType::kFloat32) {
+    return a.op == KernelOp::kConv ? PrepareConvFloat(a) : KernelPrepareResult{};
+  }
   if (a.op == KernelOp::kDepthwiseConv) {
     if (a.type == KernelType::kInt8) return PrepareDepthwise<int8_t>(a);
     if (a.type == KernelType::kUint8) return PrepareDepthwise<uint8_t>(a);
@@ -291,6 +330,7 @@ KernelSet MakeAvx2Set() {
   k.name = "optimized-avx2";
   k.int8.conv = ConvImpl<int8_t>;
   k.int8.depthwise_conv = DepthwiseImpl<int8_t>;
+  k.float32.conv = ConvFloatImpl;
   k.uint8.depthwise_conv = DepthwiseImpl<uint8_t>;
   k.int8.fully_connected = FcImpl<int8_t>;
   k.int8.max_pool = MaxPoolInt8Avx2;

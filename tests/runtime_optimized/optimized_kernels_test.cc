@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -315,6 +316,77 @@ TEST(OptimizedFallback, ConvWithoutPreparedStateUsesReference) {
   // (-1.5 -> -1, -4.5 -> -4), as in gemmlowp.
   EXPECT_EQ(out, (std::vector<int8_t>{1, -1, 2, -3, 3, -4, 4, -6}));
 }
+
+// Float CONV_2D: the optimized kernel must give the reference's floats bit for bit (same
+// summation order, separate multiply and add, same clamp); cases with and without bias, with
+// RELU6 / no activation, padding, strides, odd depths, and special input values.
+void RunConvFloat(const ConvCase& c, bool with_bias, bool relu6, bool special_values) {
+  if (GetOptimizedKernelSet() == nullptr) GTEST_SKIP() << "CPU lacks AVX2";
+  std::mt19937 rng(4321 + c.h * 5 + c.in_d * 11 + c.out_d + c.threads);
+  ConvParams p;
+  p.stride_height = p.stride_width = c.stride;
+  p.dilation_height = p.dilation_width = c.dil;
+  int out_h, out_w;
+  if (c.same) {
+    out_h = (c.h + c.stride - 1) / c.stride;
+    out_w = (c.w + c.stride - 1) / c.stride;
+    p.padding = PaddingKind::kSame;
+    p.pad_height = std::max(0, ((out_h - 1) * c.stride + c.fh - c.h) / 2);
+    p.pad_width = std::max(0, ((out_w - 1) * c.stride + c.fw - c.w) / 2);
+  } else {
+    out_h = (c.h - c.fh) / c.stride + 1;
+    out_w = (c.w - c.fw) / c.stride + 1;
+  }
+  p.act.float_act_min = relu6 ? 0.f : -std::numeric_limits<float>::infinity();
+  p.act.float_act_max = relu6 ? 6.f : std::numeric_limits<float>::infinity();
+  const Shape is = S4(c.batches, c.h, c.w, c.in_d), fs = S4(c.out_d, c.fh, c.fw, c.in_d),
+              os = S4(c.batches, out_h, out_w, c.out_d), bs = S2(1, c.out_d);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> input(is.FlatSize()), filter(fs.FlatSize()), bias(c.out_d);
+  for (auto& x : input) x = nd(rng);
+  for (auto& x : filter) x = nd(rng) * 0.1f;
+  for (auto& x : bias) x = nd(rng);
+  if (special_values) {
+    input[0] = -0.f;
+    input[1] = std::numeric_limits<float>::infinity();
+    input[input.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+    input[input.size() - 1] = 1e-40f;  // denormal
+  }
+  KernelPrepareArgs a;
+  a.op = KernelOp::kConv;
+  a.type = KernelType::kFloat32;
+  a.params = &p;
+  a.input_shape = is, a.filter_shape = fs, a.bias_shape = bs, a.output_shape = os;
+  a.filter_data = filter.data();
+  a.bias_data = with_bias ? bias.data() : nullptr;
+  a.num_threads = c.threads;
+  Runner run(c.threads);
+  const KernelSet& merged = SelectKernelSet(KernelChoice::kOptimized);
+  KernelContext ctx = run.Context(merged, a);
+  ASSERT_NE(ctx.prepared, nullptr) << "prepare did not pack the float weights";
+  std::vector<float> want(os.FlatSize()), got(os.FlatSize(), 123.f);
+  const float* b = with_bias ? bias.data() : nullptr;
+  ReferenceKernelSet().float32.conv(p, is, input.data(), fs, filter.data(), bs, b, os, want.data(), KernelContext{});
+  merged.float32.conv(p, is, input.data(), fs, filter.data(), bs, b, os, got.data(), ctx);
+  int mismatches = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (std::memcmp(&want[i], &got[i], sizeof(float)) != 0 && ++mismatches < 5)
+      ADD_FAILURE() << "output " << i << ": reference " << want[i] << ", optimized " << got[i];
+  EXPECT_EQ(mismatches, 0);
+}
+
+class ConvFloatTest : public ::testing::TestWithParam<ConvCase> {};
+TEST_P(ConvFloatTest, BitExactWithBias) { RunConvFloat(GetParam(), true, false, false); }
+TEST_P(ConvFloatTest, BitExactWithoutBiasRelu6) { RunConvFloat(GetParam(), false, true, false); }
+TEST_P(ConvFloatTest, BitExactSpecialValues) { RunConvFloat(GetParam(), true, false, true); }
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvFloatTest,
+                         ::testing::Values(ConvCase{1, 9, 7, 64, 64, 3, 3, 1, 1, true, 1, Extreme::kRandom},
+                                           ConvCase{1, 8, 8, 64, 64, 1, 1, 1, 1, false, 2, Extreme::kRandom},
+                                           ConvCase{2, 11, 13, 3, 17, 5, 5, 1, 1, false, 3, Extreme::kRandom},
+                                           ConvCase{1, 12, 10, 7, 33, 3, 3, 2, 1, true, 2, Extreme::kRandom},
+                                           ConvCase{2, 12, 12, 1, 16, 5, 5, 1, 1, true, 1, Extreme::kRandom},
+                                           ConvCase{1, 4, 23, 4, 48, 3, 3, 1, 1, false, 4, Extreme::kRandom}),
+                         [](const auto& info) { return info.param.Name(); });
 
 // DEPTHWISE_CONV_2D (depth multiplier 1): padded int16 image + paired taps, vs the reference.
 struct DwCase {
