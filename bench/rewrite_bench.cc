@@ -44,8 +44,30 @@ void BM_RewriteResNet50(benchmark::State& state) {
 }
 BENCHMARK(BM_RewriteResNet50)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
-// What `tfqat rewrite` does: the graph on a protobuf Arena, rewritten in place (the copy of
-// the input onto the arena is timed too; the CLI parses straight onto it).
+// RewriteSerialized: the rewritten graph straight to GraphDef bytes (what a file needs), no
+// NodeDefs kept for the emitted nodes.
+void BM_RewriteResNet50Serialized(benchmark::State& state) {
+  const auto graph = tfqat::bench::ResNet50Like();
+  tfqat::RewriteOptions o;
+  o.quantize.mode = state.range(0) ? tfqat::QuantizeOptions::Mode::kTrain : tfqat::QuantizeOptions::Mode::kEval;
+  double bytes = 0;
+  for (auto _ : state) {
+    tfqat::SerializedGraph out;
+    auto r = tfqat::RewriteSerialized(graph, o, &out);
+    if (!r.ok()) {
+      state.SkipWithError(std::string(r.status().message()).c_str());
+      return;
+    }
+    bytes = static_cast<double>(out.size());
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetLabel(state.range(0) ? "train" : "eval");
+  state.counters["out_MB"] = bytes / 1e6;
+}
+BENCHMARK(BM_RewriteResNet50Serialized)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// The graph on a protobuf Arena, rewritten in place (the copy of the input onto the arena is
+// timed too). Slower than the heap with protobuf 3.21 (docs/PERFORMANCE.md).
 void BM_RewriteResNet50Arena(benchmark::State& state) {
   const auto graph = tfqat::bench::ResNet50Like();
   tfqat::RewriteOptions o;
