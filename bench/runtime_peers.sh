@@ -6,9 +6,10 @@
 # ms, GOPS, % of peak and the ratios tfqat / peer (< 1: tfqat faster). Missing peers are
 # reported and skipped.
 # Usage: bench/runtime_peers.sh BUILD_DIR [SHARED_DIR]
-#   SHARED_DIR: holds tools/onnx-run and testdata/onnx (default ../shared). The tool is copied into
-#   BUILD_DIR/peers/ and installed there (npm ci --ignore-scripts), so SHARED_DIR may be read-only.
+#   SHARED_DIR: holds tools/onnx-run and testdata/onnx (default ../shared). scripts/prepare-peers.sh
+#   copies the tool into BUILD_DIR/peers/ and installs it there, so SHARED_DIR may be read-only.
 # Environment: PEAK_GOPS_PER_CORE (default 190, the issue's u8xs8 peak per core on this machine),
+#   PEAK_GFLOPS_PER_CORE (default 98.6: 2 FMA/cycle x 8 lanes x 2 x 3.08 GHz, measured),
 #   MIN_TIME (Google Benchmark seconds per case, default 0.5), RUNS (peer timed runs, default 200),
 #   ROUNDS (default 2: every side runs ROUNDS times, alternating; the table keeps each side's best
 #   median, which is fairer than one sample on a shared machine),
@@ -18,6 +19,7 @@ set -euo pipefail
 build=${1:?usage: $0 BUILD_DIR [SHARED_DIR]}
 shared=${2:-../shared}
 peak=${PEAK_GOPS_PER_CORE:-190}
+fpeak=${PEAK_GFLOPS_PER_CORE:-98.6}
 min_time=${MIN_TIME:-0.5}
 runs=${RUNS:-200}
 rounds=${ROUNDS:-2}
@@ -35,26 +37,19 @@ py=""
 for cand in "${PYTHON:-}" python3 /usr/bin/python3; do
   if [[ -n "$cand" ]] && "$cand" -c "import torch" 2>/dev/null; then py=$cand; break; fi
 done
-# ONNX Runtime through onnx-run, installed into the build dir.
+# ONNX Runtime through onnx-run, installed into BUILD_DIR/peers/ by scripts/prepare-peers.sh.
 ort=""
-if command -v node > /dev/null && [[ -f "$shared/tools/onnx-run/run.js" ]]; then
-  dest="$build/peers/onnx-run"
-  if [[ ! -d "$dest/node_modules" ]]; then
-    mkdir -p "$build/peers"
-    rm -rf "$dest"
-    cp -r "$shared/tools/onnx-run" "$dest"
-    chmod -R u+w "$dest"
-    (cd "$dest" && npm ci --ignore-scripts --offline > "$work/npm.log" 2>&1) ||
-      (cd "$dest" && npm ci --ignore-scripts > "$work/npm.log" 2>&1) || rm -rf "$dest/node_modules"
-  fi
-  [[ -d "$dest/node_modules" ]] && ort="node $dest/run.js"
+if command -v node > /dev/null; then
+  TFQAT_SHARED_DIR="$shared" "$here/../scripts/prepare-peers.sh" "$build" > "$work/peers.log" 2>&1 ||
+    cat "$work/peers.log" >&2
+  [[ -f "$build/peers/onnx-run/.installed" ]] && ort="node $build/peers/onnx-run/run.js"
 fi
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 echo "load average (start): $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$work/peers.jsonl"
 for round in $(seq 1 "$rounds"); do
-  "$bench" --benchmark_filter='BM_(Conv|Depthwise)(Int8|Uint8)_(3x3|1x1)/' --benchmark_min_time="$min_time" \
+  "$bench" --benchmark_filter='BM_(Conv|Depthwise)(Int8|Uint8|Float)_(3x3|1x1)/' --benchmark_min_time="$min_time" \
     --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json \
     > "$work/ours_$round.json" 2> "$work/ours.log" || { cat "$work/ours.log" >&2; exit 1; }
   for t in 1 2; do
@@ -86,47 +81,45 @@ done
 echo "load average (end): $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ -z "$py" ]] && echo "PyTorch: not available (no python3 that imports torch)"
 [[ -z "$ort" ]] && echo "ONNX Runtime: not available (node or $shared/tools/onnx-run missing)"
-python3 - "$work/peers.jsonl" "$peak" "$work"/ours_*.json <<'PY'
+python3 - "$work/peers.jsonl" "$peak" "$fpeak" "$work"/ours_*.json <<'PY'
 import json, math, sys
 best = {}
-for f in sys.argv[3:]:
+for f in sys.argv[4:]:
     for b in json.load(open(f))["benchmarks"]:
         if b.get("aggregate_name") == "median" and (b["run_name"] not in best or b["real_time"] < best[b["run_name"]]["real_time"]):
             best[b["run_name"]] = b
 ours = list(best.values())
 peers = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-peak = float(sys.argv[2])
+peak, fpeak = float(sys.argv[2]), float(sys.argv[3])
 def peer(name, conv, typ, t):
     ms = [p["median_ms"] for p in peers
           if p["peer"] == name and p["conv"] == conv and p["type"] == typ and p["threads"] == t]
     return min(ms) if ms else math.nan
 print("best of the rounds' medians. tfqat: median of 3 repetitions (wall); PyTorch: median quantized Conv2d forward (oneDNN, "
       "quint8 NHWC in/out); ONNX Runtime: median QLinearConv / Conv kernel time from its profiler")
-hdr = "%-6s %-5s %3s | %8s %6s %6s | %9s %6s | %9s %6s | %9s %6s" % (
-    "conv", "type", "thr", "tfqat ms", "GOPS", "%peak", "torch ms", "ratio", "ORT ms", "ratio",
-    "ORT f32", "ratio")
+hdr = "%-6s %-5s %3s | %8s %6s %6s | %9s %6s | %9s %6s" % (
+    "conv", "type", "thr", "tfqat ms", "G(FL)OPS", "%peak", "torch ms", "ratio", "ORT ms", "ratio")
 print(hdr); print("-" * len(hdr))
+order = {"3x3": 0, "1x1": 1, "dw3x3": 2}
+rows = []
 for b in ours:
-    if b.get("aggregate_name") != "median":
-        continue
     name = b["run_name"]  # BM_ConvInt8_3x3/1/real_time
     fam, t = name.split("/")[0], int(name.split("/")[1])
     conv = ("dw" if "Depthwise" in fam else "") + fam.split("_")[-1]
-    typ = "s8s8" if "Int8" in fam else "u8s8"
+    typ = "f32" if "Float" in fam else "s8s8" if "Int8" in fam else "u8s8"
+    rows.append((order.get(conv, 9), typ, t, conv, b))
+for _, typ, t, conv, b in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
     ms = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
     k = 1 if conv == "1x1" else 3
     ops = 2.0 * 56 * 56 * 128 * 9 if conv.startswith("dw") else 2.0 * 56 * 56 * 64 * 64 * k * k
     gops = ops / (ms * 1e-3) / 1e9
-    torch_ms = peer("pytorch", conv, "u8s8", t)
+    torch_ms = peer("pytorch", conv, "f32" if typ == "f32" else "u8s8", t)
     ort_ms = peer("onnxruntime", conv, typ, t)
-    ortf_ms = peer("onnxruntime", conv, "f32", t)
-    print("%-6s %-5s %3d | %8.3f %6.1f %5.0f%% | %9.3f %6.2f | %9.3f %6.2f | %9.3f %6.2f" % (
-        conv, typ, t, ms, gops, 100 * gops / (peak * t), torch_ms, ms / torch_ms, ort_ms, ms / ort_ms,
-        ortf_ms, ms / ortf_ms))
-tf = [p for p in peers if p["peer"] == "pytorch" and p["type"] == "f32"]
-if tf:
-    print("PyTorch float conv (mkldnn, channels_last), best median: " + ", ".join(
-        "%s %dt %.3f ms" % (c, t, peer("pytorch", c, "f32", t)) for t in (1, 2) for c in ("3x3", "1x1")))
+    print("%-6s %-5s %3d | %8.3f %6.1f %5.0f%% | %9.3f %6.2f | %9.3f %6.2f" % (
+        conv, typ, t, ms, gops, 100 * gops / ((fpeak if typ == "f32" else peak) * t), torch_ms,
+        ms / torch_ms, ort_ms, ms / ort_ms))
+print("PyTorch: oneDNN quantized conv (u8s8) for int rows, mkldnn float conv for f32 rows; ORT: "
+      "QLinearConv (s8s8 / u8s8 QDQ models) or Conv (f32); no ORT depthwise model")
 PY
 
 # MNIST LeNet int8, batch 256: tfqat's runtime on the converted model vs PyTorch (oneDNN).
