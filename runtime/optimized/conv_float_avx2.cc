@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "runtime/optimized/conv_float_packed.h"
@@ -92,9 +93,10 @@ void ConvFloatAvx2(const ConvGeometry& g, const PackedFloatConv& w, const Activa
   const int64_t lda_bytes = pix_bytes * g.stride_w, seg_bytes = pix_bytes * fi.w;
   const int klen = g.f_w * g.in_d;
   const int64_t rows = static_cast<int64_t>(g.batches) * g.out_h;
+  std::atomic<int64_t> next{0};  // rows handed out dynamically, as in conv_implicit_avx2.cc
   const int tasks = static_cast<int>(std::min<int64_t>(threads, rows));
-  ParallelFor(ctx.pool, tasks, [&](int task) {
-    for (int64_t row = rows * task / tasks; row < rows * (task + 1) / tasks; ++row) {
+  ParallelFor(ctx.pool, tasks, [&](int) {
+    for (int64_t row; (row = next.fetch_add(1, std::memory_order_relaxed)) < rows;) {
       const int64_t b = row / g.out_h, oy = row % g.out_h;
       const float* a_row = image + (b * fi.h + oy * g.stride_h) * fi.w * g.in_d;
       float* out_row = output + row * g.out_w * w.n;

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "runtime/optimized/gemm_packed.h"
@@ -99,18 +100,26 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
       pi.h == g.in_h) {
     const int64_t pixels = g.Rows();
     const int64_t tiles = (pixels + kGemmMr - 1) / kGemmMr;
-    const int tasks = static_cast<int>(std::min<int64_t>(threads, tiles));
-    ParallelFor(ctx.pool, tasks, [&](int t) {
-      const int64_t p0 = std::min(pixels, tiles * t / tasks * kGemmMr);
-      const int64_t p1 = std::min(pixels, tiles * (t + 1) / tasks * kGemmMr);
-      run(image + p0 * g.in_d, output + p0 * w.n, p1 - p0);
+    // Chunks of 8 tiles handed out dynamically (see below).
+    const int64_t chunk = 8 * kGemmMr, chunks = (pixels + chunk - 1) / chunk;
+    std::atomic<int64_t> next{0};
+    const int tasks = static_cast<int>(std::min<int64_t>(threads, chunks));
+    ParallelFor(ctx.pool, tasks, [&](int) {
+      for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+        const int64_t p0 = c * chunk, p1 = std::min(pixels, p0 + chunk);
+        run(image + p0 * g.in_d, output + p0 * w.n, p1 - p0);
+      }
     });
     return;
   }
   const int64_t rows = static_cast<int64_t>(g.batches) * g.out_h;
+  // Output rows are handed out one at a time from a shared counter rather than in fixed ranges:
+  // on a shared machine a descheduled thread then costs only its current row (the integers do
+  // not depend on which thread computes a row).
+  std::atomic<int64_t> next{0};
   const int tasks = static_cast<int>(std::min<int64_t>(threads, rows));
-  ParallelFor(ctx.pool, tasks, [&](int t) {
-    for (int64_t row = rows * t / tasks; row < rows * (t + 1) / tasks; ++row) {
+  ParallelFor(ctx.pool, tasks, [&](int) {
+    for (int64_t row; (row = next.fetch_add(1, std::memory_order_relaxed)) < rows;) {
       const int64_t b = row / g.out_h, oy = row % g.out_h;
       const int16_t* a = image + (b * pi.h + oy * g.stride_h) * pi.w * g.in_d;
       run(a, output + row * g.out_w * w.n, g.out_w);

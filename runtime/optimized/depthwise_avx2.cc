@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -60,9 +61,10 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
     tap_offset[t] = ((t / g.f_w) * g.dil_h * wp + (t % g.f_w) * g.dil_w) * c16;
   const int groups = static_cast<int>(c16 / 16);
   const int64_t rows = static_cast<int64_t>(g.batches) * g.out_h;
+  std::atomic<int64_t> next{0};  // rows handed out dynamically, as in conv_implicit_avx2.cc
   const int tasks = static_cast<int>(std::min<int64_t>(threads, rows));
-  ParallelFor(ctx.pool, tasks, [&](int task) {
-    for (int64_t row = rows * task / tasks; row < rows * (task + 1) / tasks; ++row) {
+  ParallelFor(ctx.pool, tasks, [&](int) {
+    for (int64_t row; (row = next.fetch_add(1, std::memory_order_relaxed)) < rows;) {
       const int64_t b = row / g.out_h, oy = row % g.out_h;
       const int16_t* in_row = image + (b * g.PaddedH() + oy * g.stride_h) * wp * c16;
       T* out_row = output + row * g.out_w * g.channels;
