@@ -80,14 +80,20 @@ size_t FloatImageBytes(const ConvGeometry& g) {
 void ConvFloatAvx2(const ConvGeometry& g, const PackedFloatConv& w, const ActivationRange& act,
                    const float* input, float* output, const KernelContext& ctx) {
   const FloatImage fi = FloatImage::Of(g);
-  float* image = reinterpret_cast<float*>(ctx.scratch);
   const int threads = ctx.pool == nullptr ? 1 : std::max(1, ctx.num_threads);
-  const int64_t image_rows = static_cast<int64_t>(g.batches) * fi.h;
-  const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
-  ParallelFor(ctx.pool, convert_tasks, [&](int t) {
-    CopyRows(g, fi, input, image_rows * t / convert_tasks, image_rows * (t + 1) / convert_tasks,
-             image);
-  });
+  // Without padding and with an image the size of the input (1x1 stride 1, or VALID convs that
+  // use every row and column), the padded image is the input itself: no copy.
+  const bool is_input = g.pad_h == 0 && g.pad_w == 0 && fi.h == g.in_h && fi.w == g.in_w;
+  const float* image = is_input ? input : reinterpret_cast<const float*>(ctx.scratch);
+  if (!is_input) {
+    float* dst = reinterpret_cast<float*>(ctx.scratch);
+    const int64_t image_rows = static_cast<int64_t>(g.batches) * fi.h;
+    const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
+    ParallelFor(ctx.pool, convert_tasks, [&](int t) {
+      CopyRows(g, fi, input, image_rows * t / convert_tasks, image_rows * (t + 1) / convert_tasks,
+               dst);
+    });
+  }
   const __m256 lo = _mm256_set1_ps(act.float_act_min), hi = _mm256_set1_ps(act.float_act_max);
   const int64_t pix_bytes = static_cast<int64_t>(g.in_d) * 4;
   const int64_t lda_bytes = pix_bytes * g.stride_w, seg_bytes = pix_bytes * fi.w;
