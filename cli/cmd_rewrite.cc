@@ -1,8 +1,10 @@
 // `tfqat rewrite GRAPH -o OUT [--mode train|eval] [options] [--report FILE.json] [--json]`
 // Folds batch norms, then inserts FakeQuant nodes (rewriter/rewrite.h). The human summary goes
 // to stderr; --report writes the per-layer JSON report; --json prints it on stdout.
+#include <climits>
 #include <iostream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -10,9 +12,15 @@
 #include "graph/graph_io.h"
 #include "graph/status_macros.h"
 #include "rewriter/rewrite.h"
+#include "rewriter/serialized_graph.h"
 
 namespace tfqat::cli {
 namespace {
+
+// SaveGraphDef's rule: these endings are written as text.
+bool IsTextGraphPath(const std::string& path) {
+  return absl::EndsWith(path, ".pbtxt") || absl::EndsWith(path, ".txt") || absl::EndsWith(path, ".prototxt");
+}
 
 struct RewriteArgs {
   std::string graph;
@@ -35,9 +43,23 @@ absl::Status RunRewrite(RewriteArgs& a) {
   }
   a.options.fold_batch_norms = !a.no_fold;
   TFQAT_ASSIGN_OR_RETURN(tensorflow::GraphDef graph, LoadGraphDef(a.graph));
-  // In place: the input is not needed afterwards, so it is not copied.
-  TFQAT_ASSIGN_OR_RETURN(RewriteResult result, RewriteInPlace(&graph, a.options));
-  TFQAT_RETURN_IF_ERROR(SaveGraphDef(graph, a.out));
+  RewriteResult result;
+  if (IsTextGraphPath(a.out)) {
+    // In place: the input is not needed afterwards, so it is not copied.
+    TFQAT_ASSIGN_OR_RETURN(result, RewriteInPlace(&graph, a.options));
+    TFQAT_RETURN_IF_ERROR(SaveGraphDef(graph, a.out));
+  } else {
+    // Binary: the rewritten graph streamed as bytes (emitted nodes first, then the input's),
+    // never held as NodeDefs, and written piece by piece (rewriter/serialized_graph.h).
+    SerializedGraph bytes;
+    bytes.set_deterministic(true);  // same graph, same bytes, as SaveGraphDef
+    TFQAT_ASSIGN_OR_RETURN(result, RewriteSerialized(graph, a.options, &bytes));
+    if (bytes.size() > static_cast<size_t>(INT_MAX)) {
+      return absl::InvalidArgumentError(absl::StrCat("the rewritten graph serializes to ", bytes.size(),
+                                                     " bytes, over protobuf's 2 GiB limit"));
+    }
+    TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.out, bytes.pieces()));
+  }
   nlohmann::json report = RewriteReportJson(result, a.options);
   report["input"] = a.graph;
   report["output"] = a.out;

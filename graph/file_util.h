@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -15,5 +16,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 // so a failure never leaves a partial output. The input file of a command is never
 // opened for writing.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
+// The same for contents given in pieces, written in order (no joined copy).
+absl::Status WriteFileAtomically(const std::string& path, const std::vector<absl::string_view>& pieces);
 
 }  // namespace tfqat

@@ -254,7 +254,7 @@ class Rewriter {
     if (g.has_versions()) *tail.mutable_versions() = g.versions();
     if (g.has_library()) *tail.mutable_library() = g.library();
     tail.set_version(g.version());
-    stream_->Append(tail.SerializeAsString());
+    stream_->AppendFields(tail);
   }
   // The replacement of data input `in` (a port-0 output of a quantized node), or nullptr.
   const std::string* Rewired(const std::string& in) const {

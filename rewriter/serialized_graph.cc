@@ -37,6 +37,16 @@ void SerializedGraph::Append(absl::string_view bytes) {
   std::memcpy(Grow(bytes.size()), bytes.data(), bytes.size());
 }
 
+void SerializedGraph::AppendFields(const google::protobuf::MessageLite& fields) {
+  const size_t size = fields.ByteSizeLong();
+  if (size == 0) return;
+  auto* p = reinterpret_cast<uint8_t*>(Grow(size));
+  google::protobuf::io::ArrayOutputStream array(p, static_cast<int>(size));
+  CodedOutputStream coded(&array);
+  coded.SetSerializationDeterministic(deterministic_);
+  fields.SerializeWithCachedSizes(&coded);
+}
+
 void SerializedGraph::AppendNode(const tensorflow::NodeDef& node) {
   const size_t body = node.ByteSizeLong();
   const uint32_t body32 = static_cast<uint32_t>(body);
@@ -44,7 +54,14 @@ void SerializedGraph::AppendNode(const tensorflow::NodeDef& node) {
   auto* p = reinterpret_cast<uint8_t*>(Grow(header + body));
   *p++ = 0x0A;  // field 1 (node), wire type 2 (length-delimited)
   p = CodedOutputStream::WriteVarint32ToArray(body32, p);
-  node.SerializeWithCachedSizesToArray(p);
+  if (!deterministic_) {
+    node.SerializeWithCachedSizesToArray(p);
+    return;
+  }
+  google::protobuf::io::ArrayOutputStream array(p, static_cast<int>(body));
+  CodedOutputStream coded(&array);
+  coded.SetSerializationDeterministic(true);
+  node.SerializeWithCachedSizes(&coded);
 }
 
 namespace {
@@ -78,13 +95,22 @@ void SerializedGraph::AppendNodeWithInputs(const tensorflow::NodeDef& node,
                                            const std::vector<absl::string_view>& inputs) {
   // The NodeDef encoding written field by field (proto3: empty strings and absent messages
   // are omitted), so that the node itself need not be copied to change its inputs.
+  // The attributes in map order, or in key order when deterministic.
+  using Entry = google::protobuf::Map<std::string, tensorflow::AttrValue>::value_type;
+  std::vector<const Entry*> attrs;
+  attrs.reserve(node.attr().size());
+  for (const auto& kv : node.attr()) attrs.push_back(&kv);
+  if (deterministic_) {
+    std::sort(attrs.begin(), attrs.end(), [](const Entry* a, const Entry* b) { return a->first < b->first; });
+  }
   std::vector<size_t> entry_sizes;
   size_t body = 0;
   if (!node.name().empty()) body += FieldSize(kName, node.name().size());
   if (!node.op().empty()) body += FieldSize(kOp, node.op().size());
   for (absl::string_view in : inputs) body += FieldSize(kInput, in.size());
   if (!node.device().empty()) body += FieldSize(kDevice, node.device().size());
-  for (const auto& [key, value] : node.attr()) {
+  for (const Entry* kv : attrs) {
+    const auto& [key, value] = *kv;
     const size_t entry = FieldSize(kKey, key.size()) + FieldSize(kValue, value.ByteSizeLong());
     entry_sizes.push_back(entry);
     body += FieldSize(kAttr, entry);
@@ -101,11 +127,22 @@ void SerializedGraph::AppendNodeWithInputs(const tensorflow::NodeDef& node,
   for (absl::string_view in : inputs) p = WriteBytes(kInput, in, p);
   if (!node.device().empty()) p = WriteBytes(kDevice, node.device(), p);
   size_t k = 0;
-  for (const auto& [key, value] : node.attr()) {  // same order as the sizing loop
+  for (const Entry* kv : attrs) {  // same order as the sizing loop
+    const auto& [key, value] = *kv;
     p = WriteHeader(kAttr, entry_sizes[k++], p);
     p = WriteBytes(kKey, key, p);
-    p = WriteHeader(kValue, value.GetCachedSize(), p);
-    p = value.SerializeWithCachedSizesToArray(p);
+    const int value_size = value.GetCachedSize();
+    p = WriteHeader(kValue, static_cast<size_t>(value_size), p);
+    if (!deterministic_) {
+      p = value.SerializeWithCachedSizesToArray(p);
+      continue;
+    }
+    // A value may hold maps too (a function's attributes).
+    google::protobuf::io::ArrayOutputStream array(p, value_size);
+    CodedOutputStream coded(&array);
+    coded.SetSerializationDeterministic(true);
+    value.SerializeWithCachedSizes(&coded);
+    p += value_size;
   }
   if (node.has_experimental_debug_info()) {
     p = WriteHeader(kDebugInfo, debug, p);

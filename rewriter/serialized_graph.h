@@ -16,8 +16,13 @@ namespace tfqat {
 
 class SerializedGraph {
  public:
+  // Deterministic: map fields (NodeDef.attr) in key order, as SaveGraphDef writes them, so the
+  // same graph always gives the same bytes (off by default: sorting costs a little).
+  void set_deterministic(bool on) { deterministic_ = on; }
   // Raw bytes (already encoded GraphDef fields).
   void Append(absl::string_view bytes);
+  // The encoded fields of `fields` (e.g. a GraphDef holding only the fields after the nodes).
+  void AppendFields(const google::protobuf::MessageLite& fields);
   // `node` as one GraphDef.node (field 1) record.
   void AppendNode(const tensorflow::NodeDef& node);
   // `node` with its inputs replaced by `inputs`, without copying the node.
@@ -41,6 +46,7 @@ class SerializedGraph {
   };
   std::vector<Chunk> chunks_;
   size_t size_ = 0;
+  bool deterministic_ = false;
 };
 
 // Interned strings with stable addresses (views stay valid while the store lives): chunks

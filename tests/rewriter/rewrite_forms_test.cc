@@ -12,6 +12,7 @@
 #include "bench/bench_graphs.h"
 #include "google/protobuf/arena.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "graph/graph_io.h"
 #include "rewriter/rewrite.h"
 #include "tests/rewriter/rewriter_test_util.h"
 
@@ -94,6 +95,23 @@ void CheckForms(const tensorflow::GraphDef& input, const RewriteOptions& o, cons
   const int quantized_nodes = ref->output_nodes - ref->quantize.nodes_added;
   EXPECT_EQ(parsed.node(parsed.node_size() - 1).name(), ref->graph.node(quantized_nodes - 1).name()) << what;
   EXPECT_EQ(parsed.node(0).name(), ref->graph.node(quantized_nodes).name()) << what;
+
+  // Deterministic (as `tfqat rewrite` writes binary outputs): the same graph, and exactly the
+  // bytes SaveGraphDef writes for it (attributes in key order), on every run.
+  SerializedGraph det;
+  det.set_deterministic(true);
+  auto det_r = RewriteSerialized(input, o, &det);
+  ASSERT_TRUE(det_r.ok()) << det_r.status();
+  tensorflow::GraphDef det_parsed;
+  ASSERT_TRUE(det.ParseTo(&det_parsed)) << what;
+  ExpectSameGraph(ref->graph, det_parsed, what + " serialized deterministically");
+  auto canonical = SerializeGraphDef(det_parsed, GraphFormat::kBinary);
+  ASSERT_TRUE(canonical.ok()) << canonical.status();
+  EXPECT_TRUE(*canonical == det.ToString()) << what << ": not the deterministic encoding";
+  SerializedGraph again;
+  again.set_deterministic(true);
+  ASSERT_TRUE(RewriteSerialized(input, o, &again).ok());
+  EXPECT_TRUE(again.ToString() == det.ToString()) << what;
 }
 
 TEST(RewriteFormsTest, SameGraphInEveryForm) {
