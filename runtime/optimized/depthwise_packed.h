@@ -18,6 +18,7 @@ struct DepthwiseGeometry {
   int64_t PaddedH() const { return static_cast<int64_t>(out_h - 1) * stride_h + (f_h - 1) * dil_h + 1; }
   int64_t PaddedW() const { return static_cast<int64_t>(out_w - 1) * stride_w + (f_w - 1) * dil_w + 1; }
   int64_t Channels16() const { return (channels + 15) / 16 * 16; }
+  int64_t Channels8() const { return (channels + 7) / 8 * 8; }
   size_t ImageBytes() const {
     return static_cast<size_t>(batches * PaddedH() * PaddedW() * Channels16()) * sizeof(int16_t);
   }
@@ -39,6 +40,23 @@ template <typename T>
 bool PackDepthwise(const T* filter, int channels, int f_h, int f_w, int32_t weights_offset,
                    const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                    PackedDepthwise* out);
+
+// Float: weights [group of 8 channels][tap][8], bias padded to 8 (0 when absent).
+struct PackedDepthwiseFloat {
+  int channels = 0, f_h = 0, f_w = 0;
+  bool has_bias = false;
+  std::vector<float, CacheAlignedAllocator<float>> weights, bias;
+};
+// False (the reference keeps the op) for non-finite weights or bias.
+bool PackDepthwiseFloat(const float* filter, int channels, int f_h, int f_w, const float* bias,
+                        PackedDepthwiseFloat* out);
+// Scratch: the zero-padded float image, channels padded to 8.
+inline size_t DepthwiseFloatImageBytes(const DepthwiseGeometry& g) {
+  return static_cast<size_t>(g.batches * g.PaddedH() * g.PaddedW() * g.Channels8()) * sizeof(float);
+}
+void DepthwiseFloatAvx2(const DepthwiseGeometry& g, const PackedDepthwiseFloat& w,
+                        const ActivationRange& act, const float* input, float* output,
+                        const KernelContext& ctx);
 
 void DepthwiseInt8Avx2(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t input_offset,
                        int32_t output_offset, int32_t act_min, int32_t act_max,

@@ -264,6 +264,38 @@ KernelPrepareResult PrepareConvFloat(const KernelPrepareArgs& a) {
   return r;
 }
 
+void DepthwiseFloatImpl(const ConvParams& p, const Shape& is, const float* input, const Shape& fs,
+                        const float* filter, const Shape& bs, const float* bias, const Shape& os,
+                        float* output, const KernelContext& ctx) {
+  DepthwiseGeometry g;
+  const auto* w = static_cast<const PackedDepthwiseFloat*>(ctx.prepared);
+  if (w == nullptr || !DepthwiseGeometryFrom(p, is, fs, os, &g) || w->channels != g.channels ||
+      w->f_h != g.f_h || w->f_w != g.f_w || w->has_bias != (bias != nullptr) ||
+      ctx.scratch == nullptr || ctx.scratch_bytes < DepthwiseFloatImageBytes(g)) {
+    reference::DepthwiseConvFloat(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    return;
+  }
+  DepthwiseFloatAvx2(g, *w, p.act, input, output, ctx);
+}
+
+KernelPrepareResult PrepareDepthwiseFloat(const KernelPrepareArgs& a) {
+  KernelPrepareResult r;
+  const auto& p = *static_cast<const ConvParams*>(a.params);
+  DepthwiseGeometry g;
+  if (a.filter_data == nullptr || std::getenv("TFQAT_DISABLE_FLOAT_CONV") != nullptr ||
+      !DepthwiseGeometryFrom(p, a.input_shape, a.filter_shape, a.output_shape, &g)) {
+    return r;
+  }
+  auto w = std::make_shared<PackedDepthwiseFloat>();
+  if (!PackDepthwiseFloat(static_cast<const float*>(a.filter_data), g.channels, g.f_h, g.f_w,
+                          static_cast<const float*>(a.bias_data), w.get())) {
+    return r;
+  }
+  r.scratch_bytes = DepthwiseFloatImageBytes(g);
+  r.state = std::move(w);
+  return r;
+}
+
 template <typename T>
 KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
   KernelPrepareResult r;
@@ -312,7 +344,9 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
 
 KernelPrepareResult Prepare(const KernelPrepareArgs& a) {
   if (a.type == KernelType::kFloat32) {
-    return a.op == KernelOp::kConv ? PrepareConvFloat(a) : KernelPrepareResult{};
+    if (a.op == KernelOp::kConv) return PrepareConvFloat(a);
+    if (a.op == KernelOp::kDepthwiseConv) return PrepareDepthwiseFloat(a);
+    return {};
   }
   if (a.op == KernelOp::kDepthwiseConv) {
     if (a.type == KernelType::kInt8) return PrepareDepthwise<int8_t>(a);
@@ -331,6 +365,7 @@ KernelSet MakeAvx2Set() {
   k.int8.conv = ConvImpl<int8_t>;
   k.int8.depthwise_conv = DepthwiseImpl<int8_t>;
   k.float32.conv = ConvFloatImpl;
+  k.float32.depthwise_conv = DepthwiseFloatImpl;
   k.uint8.depthwise_conv = DepthwiseImpl<uint8_t>;
   k.int8.fully_connected = FcImpl<int8_t>;
   k.int8.max_pool = MaxPoolInt8Avx2;

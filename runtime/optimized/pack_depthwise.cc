@@ -1,5 +1,6 @@
 // Weight packing for the optimized depthwise conv (portable code; runs once at plan time).
 #include <algorithm>
+#include <cmath>
 
 #include "runtime/optimized/depthwise_packed.h"
 
@@ -42,6 +43,28 @@ bool PackDepthwise(const T* filter, int channels, int f_h, int f_w, int32_t weig
             dst[16 * half + 8 * lane + 2 * j + 1] = w(2 * p + 1, c);
           }
     }
+  return true;
+}
+
+bool PackDepthwiseFloat(const float* filter, int channels, int f_h, int f_w, const float* bias,
+                        PackedDepthwiseFloat* out) {
+  if (channels <= 0 || f_h <= 0 || f_w <= 0) return false;
+  const int taps = f_h * f_w, groups = (channels + 7) / 8;
+  for (int64_t i = 0; i < static_cast<int64_t>(taps) * channels; ++i)
+    if (!std::isfinite(filter[i])) return false;
+  for (int c = 0; bias != nullptr && c < channels; ++c)
+    if (!std::isfinite(bias[c])) return false;
+  out->channels = channels;
+  out->f_h = f_h;
+  out->f_w = f_w;
+  out->has_bias = bias != nullptr;
+  out->weights.assign(static_cast<size_t>(groups) * taps * 8, 0.f);
+  out->bias.assign(static_cast<size_t>(groups) * 8, 0.f);
+  for (int t = 0; t < taps; ++t)
+    for (int c = 0; c < channels; ++c)
+      out->weights[(static_cast<size_t>(c / 8) * taps + t) * 8 + c % 8] =
+          filter[static_cast<size_t>(t) * channels + c];
+  for (int c = 0; bias != nullptr && c < channels; ++c) out->bias[c] = bias[c];
   return true;
 }
 

@@ -477,9 +477,70 @@ void RunDepthwise(const DwCase& c) {
   EXPECT_GT(distinct, 2);
 }
 
+// Float depthwise, bit for bit (with/without bias, RELU6, special input values).
+void RunDepthwiseFloat(const DwCase& c, bool with_bias, bool relu6, bool special_values) {
+  if (GetOptimizedKernelSet() == nullptr) GTEST_SKIP() << "CPU lacks AVX2";
+  std::mt19937 rng(99 + c.c * 3 + c.h + c.threads);
+  ConvParams p;
+  p.stride_height = p.stride_width = c.stride;
+  p.dilation_height = p.dilation_width = c.dil;
+  p.depth_multiplier = 1;
+  const int eff_h = (c.fh - 1) * c.dil + 1, eff_w = (c.fw - 1) * c.dil + 1;
+  int out_h, out_w;
+  if (c.same) {
+    out_h = (c.h + c.stride - 1) / c.stride;
+    out_w = (c.w + c.stride - 1) / c.stride;
+    p.padding = PaddingKind::kSame;
+    p.pad_height = std::max(0, ((out_h - 1) * c.stride + eff_h - c.h) / 2);
+    p.pad_width = std::max(0, ((out_w - 1) * c.stride + eff_w - c.w) / 2);
+  } else {
+    out_h = (c.h - eff_h) / c.stride + 1;
+    out_w = (c.w - eff_w) / c.stride + 1;
+  }
+  p.act.float_act_min = relu6 ? 0.f : -std::numeric_limits<float>::infinity();
+  p.act.float_act_max = relu6 ? 6.f : std::numeric_limits<float>::infinity();
+  const Shape is = S4(c.batches, c.h, c.w, c.c), fs = S4(1, c.fh, c.fw, c.c),
+              os = S4(c.batches, out_h, out_w, c.c), bs = S2(1, c.c);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> input(is.FlatSize()), filter(fs.FlatSize()), bias(c.c);
+  for (auto& x : input) x = nd(rng);
+  for (auto& x : filter) x = nd(rng);
+  for (auto& x : bias) x = nd(rng);
+  if (special_values) {
+    input[0] = -0.f;
+    input[1] = std::numeric_limits<float>::infinity();
+    input[input.size() / 2] = std::numeric_limits<float>::quiet_NaN();
+    input[input.size() - 1] = 1e-40f;
+  }
+  KernelPrepareArgs a;
+  a.op = KernelOp::kDepthwiseConv;
+  a.type = KernelType::kFloat32;
+  a.params = &p;
+  a.input_shape = is, a.filter_shape = fs, a.bias_shape = bs, a.output_shape = os;
+  a.filter_data = filter.data();
+  a.bias_data = with_bias ? bias.data() : nullptr;
+  a.num_threads = c.threads;
+  Runner run(c.threads);
+  const KernelSet& merged = SelectKernelSet(KernelChoice::kOptimized);
+  KernelContext ctx = run.Context(merged, a);
+  ASSERT_NE(ctx.prepared, nullptr) << "prepare did not pack the float depthwise weights";
+  std::vector<float> want(os.FlatSize()), got(os.FlatSize(), 123.f);
+  const float* b = with_bias ? bias.data() : nullptr;
+  ReferenceKernelSet().float32.depthwise_conv(p, is, input.data(), fs, filter.data(), bs, b, os, want.data(), KernelContext{});
+  merged.float32.depthwise_conv(p, is, input.data(), fs, filter.data(), bs, b, os, got.data(), ctx);
+  int mismatches = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (std::memcmp(&want[i], &got[i], sizeof(float)) != 0 && ++mismatches < 5)
+      ADD_FAILURE() << "output " << i << ": reference " << want[i] << ", optimized " << got[i];
+  EXPECT_EQ(mismatches, 0);
+}
+
 class DepthwiseTest : public ::testing::TestWithParam<DwCase> {};
 TEST_P(DepthwiseTest, Int8MatchesReference) { RunDepthwise<int8_t>(GetParam()); }
 TEST_P(DepthwiseTest, Uint8MatchesReference) { RunDepthwise<uint8_t>(GetParam()); }
+TEST_P(DepthwiseTest, FloatBitExactWithBias) { RunDepthwiseFloat(GetParam(), true, false, false); }
+TEST_P(DepthwiseTest, FloatBitExactWithoutBiasRelu6) { RunDepthwiseFloat(GetParam(), false, true, false); }
+TEST_P(DepthwiseTest, FloatBitExactSpecialValues) { RunDepthwiseFloat(GetParam(), true, false, true); }
 INSTANTIATE_TEST_SUITE_P(Shapes, DepthwiseTest,
                          ::testing::Values(DwCase{1, 9, 11, 32, 3, 3, 1, 1, true, 1},   // MobileNet 3x3
                                            DwCase{2, 10, 9, 17, 3, 3, 2, 1, true, 2},   // stride 2, odd C
