@@ -29,6 +29,7 @@
 
 #include "bench/bench_graphs.h"
 #include "google/protobuf/arena.h"
+#include "graph/graph_io.h"
 #include "rewriter/rewrite.h"
 
 namespace {
@@ -72,6 +73,7 @@ struct Args {
   std::string mode = "train";
   std::string api = "inplace";
   int iters = 1;
+  std::string save;  // --save PATH: write the generated input GraphDef there and exit
 };
 
 std::optional<Args> Parse(int argc, char** argv) {
@@ -83,6 +85,7 @@ std::optional<Args> Parse(int argc, char** argv) {
     else if (k == "--mode") a.mode = v;
     else if (k == "--api") a.api = v;
     else if (k == "--iters") a.iters = std::atoi(v.c_str());
+    else if (k == "--save") a.save = v;
     else return std::nullopt;
   }
   if ((argc - 1) % 2 != 0 || (a.graph != "chain" && a.graph != "resnet") ||
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
   if (!args) {
     std::fprintf(stderr,
                  "usage: rewrite_large [--graph chain|resnet] [--nodes N] [--mode train|eval] "
-                 "[--api copy|inplace|arena|stream] [--iters K]\n");
+                 "[--api copy|inplace|arena|stream] [--iters K] [--save GRAPH.pb]\n");
     return 2;
   }
   const Args& a = *args;
@@ -110,6 +113,11 @@ int main(int argc, char** argv) {
   const double t_gen = WallSeconds();
   const tensorflow::GraphDef input = a.graph == "resnet" ? tfqat::bench::ResNet50Like() : tfqat::bench::LayerChain(a.nodes);
   const double gen_s = WallSeconds() - t_gen;
+  if (!a.save.empty()) {  // an input for `tfqat rewrite` (bench/rewrite_large.sh)
+    const absl::Status st = tfqat::SaveGraphDef(input, a.save);
+    if (!st.ok()) std::fprintf(stderr, "%s\n", std::string(st.message()).c_str());
+    return st.ok() ? 0 : 1;
+  }
   const size_t serialized = input.ByteSizeLong();
   const size_t in_memory = input.SpaceUsedLong();
   const google::protobuf::ArenaOptions arena_options = tfqat::GraphArenaOptions(serialized);
