@@ -88,7 +88,11 @@ void ConvFloatAvx2(const ConvGeometry& g, const PackedFloatConv& w, const Activa
   if (!is_input) {
     float* dst = reinterpret_cast<float*>(ctx.scratch);
     const int64_t image_rows = static_cast<int64_t>(g.batches) * fi.h;
-    const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
+    // Small images are copied by the caller alone: a pool wake-up (~25 us here) costs more
+    // than the copy (kSerialCopyBytes of int16/float take ~10 us).
+    const int convert_tasks = FloatImageBytes(g) <= kSerialCopyBytes
+                                  ? 1
+                                  : static_cast<int>(std::min<int64_t>(threads, image_rows));
     ParallelFor(ctx.pool, convert_tasks, [&](int t) {
       CopyRows(g, fi, input, image_rows * t / convert_tasks, image_rows * (t + 1) / convert_tasks,
                dst);
@@ -115,12 +119,30 @@ void ConvFloatAvx2(const ConvGeometry& g, const PackedFloatConv& w, const Activa
           float* o = out_row + static_cast<int64_t>(x0) * w.n + p * kGemmNr;
           const int ncols = std::min(kGemmNr, w.n - p * kGemmNr);
           switch (mr) {
-            case 1: Tile<1>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n, ncols); break;
-            case 2: Tile<2>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n, ncols); break;
-            case 3: Tile<3>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n, ncols); break;
-            case 4: Tile<4>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n, ncols); break;
-            case 5: Tile<5>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n, ncols); break;
-            default: Tile<6>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n, ncols); break;
+            case 1:
+              Tile<1>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n,
+                      ncols);
+              break;
+            case 2:
+              Tile<2>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n,
+                      ncols);
+              break;
+            case 3:
+              Tile<3>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n,
+                      ncols);
+              break;
+            case 4:
+              Tile<4>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n,
+                      ncols);
+              break;
+            case 5:
+              Tile<5>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n,
+                      ncols);
+              break;
+            default:
+              Tile<6>(a, lda_bytes, seg_bytes, g.f_h, klen, bp, bias, w.has_bias, lo, hi, o, w.n,
+                      ncols);
+              break;
           }
         }
       }

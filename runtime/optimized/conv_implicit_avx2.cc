@@ -67,7 +67,12 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
 
   const int64_t image_rows = static_cast<int64_t>(g.batches) * pi.h;
   std::memset(image + image_rows * pi.w * g.in_d, 0, kImageSlackBytes);
-  const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
+  // Small images are copied by the caller alone: a pool wake-up (~25 us here) costs more
+  // than the copy (kSerialCopyBytes of int16/float take ~10 us).
+  const int convert_tasks =
+      ImplicitImageBytes(g) <= kSerialCopyBytes
+          ? 1
+          : static_cast<int>(std::min<int64_t>(threads, image_rows));
   ParallelFor(ctx.pool, convert_tasks, [&](int t) {
     ConvertImageRows(g, pi, input, offset, image_rows * t / convert_tasks,
                      image_rows * (t + 1) / convert_tasks, image);

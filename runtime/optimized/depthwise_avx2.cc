@@ -46,7 +46,11 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
   int16_t* image = reinterpret_cast<int16_t*>(ctx.scratch);
   const int threads = ctx.pool == nullptr ? 1 : std::max(1, ctx.num_threads);
   const int64_t image_rows = static_cast<int64_t>(g.batches) * g.PaddedH();
-  const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
+  // Small images are copied by the caller alone: a pool wake-up (~25 us here) costs more
+  // than the copy (kSerialCopyBytes of int16/float take ~10 us).
+  const int convert_tasks = g.ImageBytes() <= kSerialCopyBytes
+                                ? 1
+                                : static_cast<int>(std::min<int64_t>(threads, image_rows));
   ParallelFor(ctx.pool, convert_tasks, [&](int t) {
     ConvertRows(g, input, static_cast<int16_t>(input_offset), image_rows * t / convert_tasks,
                 image_rows * (t + 1) / convert_tasks, image);
@@ -77,13 +81,15 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
           const int16_t* px = in_row + static_cast<int64_t>(ox) * g.stride_w * c16 + grp * 16;
           __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
           for (int p = 0; p < pairs; ++p) {
-            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + tap_offset[2 * p]));
-            const __m256i x1 =
-                tap_offset[2 * p + 1] < 0
-                    ? _mm256_setzero_si256()
-                    : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + tap_offset[2 * p + 1]));
+            const __m256i x0 =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + tap_offset[2 * p]));
+            const __m256i x1 = tap_offset[2 * p + 1] < 0
+                                   ? _mm256_setzero_si256()
+                                   : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                         px + tap_offset[2 * p + 1]));
             const __m256i wl = _mm256_load_si256(reinterpret_cast<const __m256i*>(wg + 32 * p));
-            const __m256i wh = _mm256_load_si256(reinterpret_cast<const __m256i*>(wg + 32 * p + 16));
+            const __m256i wh =
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(wg + 32 * p + 16));
             acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wl));
             acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wh));
           }
@@ -100,14 +106,13 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
 }  // namespace
 
 void DepthwiseInt8Avx2(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t input_offset,
-                       int32_t output_offset, int32_t act_min, int32_t act_max,
-                       const int8_t* input, int8_t* output, const KernelContext& ctx) {
+                       int32_t output_offset, int32_t act_min, int32_t act_max, const int8_t* input,
+                       int8_t* output, const KernelContext& ctx) {
   Depthwise<int8_t>(g, w, input_offset, output_offset, act_min, act_max, input, output, ctx);
 }
-void DepthwiseUint8Avx2(const DepthwiseGeometry& g, const PackedDepthwise& w,
-                        int32_t input_offset, int32_t output_offset, int32_t act_min,
-                        int32_t act_max, const uint8_t* input, uint8_t* output,
-                        const KernelContext& ctx) {
+void DepthwiseUint8Avx2(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t input_offset,
+                        int32_t output_offset, int32_t act_min, int32_t act_max,
+                        const uint8_t* input, uint8_t* output, const KernelContext& ctx) {
   Depthwise<uint8_t>(g, w, input_offset, output_offset, act_min, act_max, input, output, ctx);
 }
 

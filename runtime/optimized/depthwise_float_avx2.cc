@@ -41,7 +41,12 @@ void DepthwiseFloatAvx2(const DepthwiseGeometry& g, const PackedDepthwiseFloat& 
   float* image = reinterpret_cast<float*>(ctx.scratch);
   const int threads = ctx.pool == nullptr ? 1 : std::max(1, ctx.num_threads);
   const int64_t image_rows = static_cast<int64_t>(g.batches) * g.PaddedH();
-  const int convert_tasks = static_cast<int>(std::min<int64_t>(threads, image_rows));
+  // Small images are copied by the caller alone: a pool wake-up (~25 us here) costs more
+  // than the copy (kSerialCopyBytes of int16/float take ~10 us).
+  const int convert_tasks =
+      DepthwiseFloatImageBytes(g) <= kSerialCopyBytes
+          ? 1
+          : static_cast<int>(std::min<int64_t>(threads, image_rows));
   ParallelFor(ctx.pool, convert_tasks, [&](int t) {
     CopyRows(g, input, image_rows * t / convert_tasks, image_rows * (t + 1) / convert_tasks, image);
   });

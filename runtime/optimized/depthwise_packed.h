@@ -15,8 +15,12 @@ struct DepthwiseGeometry {
   int batches = 1, in_h = 1, in_w = 1, channels = 1, out_h = 1, out_w = 1, f_h = 1, f_w = 1;
   int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_h = 0, pad_w = 0;
   // The zero-padded int16 image: every tap of every output pixel lies inside it.
-  int64_t PaddedH() const { return static_cast<int64_t>(out_h - 1) * stride_h + (f_h - 1) * dil_h + 1; }
-  int64_t PaddedW() const { return static_cast<int64_t>(out_w - 1) * stride_w + (f_w - 1) * dil_w + 1; }
+  int64_t PaddedH() const {
+    return static_cast<int64_t>(out_h - 1) * stride_h + (f_h - 1) * dil_h + 1;
+  }
+  int64_t PaddedW() const {
+    return static_cast<int64_t>(out_w - 1) * stride_w + (f_w - 1) * dil_w + 1;
+  }
   int64_t Channels16() const { return (channels + 15) / 16 * 16; }
   int64_t Channels8() const { return (channels + 7) / 8 * 8; }
   size_t ImageBytes() const {
@@ -59,11 +63,10 @@ void DepthwiseFloatAvx2(const DepthwiseGeometry& g, const PackedDepthwiseFloat& 
                         const KernelContext& ctx);
 
 void DepthwiseInt8Avx2(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t input_offset,
-                       int32_t output_offset, int32_t act_min, int32_t act_max,
-                       const int8_t* input, int8_t* output, const KernelContext& ctx);
-void DepthwiseUint8Avx2(const DepthwiseGeometry& g, const PackedDepthwise& w,
-                        int32_t input_offset, int32_t output_offset, int32_t act_min,
-                        int32_t act_max, const uint8_t* input, uint8_t* output,
-                        const KernelContext& ctx);
+                       int32_t output_offset, int32_t act_min, int32_t act_max, const int8_t* input,
+                       int8_t* output, const KernelContext& ctx);
+void DepthwiseUint8Avx2(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t input_offset,
+                        int32_t output_offset, int32_t act_min, int32_t act_max,
+                        const uint8_t* input, uint8_t* output, const KernelContext& ctx);
 
 }  // namespace tfqat::runtime::optimized

@@ -1,10 +1,9 @@
-// Exact int8/uint8 convolution and fully-connected GEMM on AVX2 through an im2col gather (the
-// general path: any stride, dilation, odd channel counts; conv_implicit_avx2.cc handles the common
-// dilation-1 even-channel convs without the copy), and MAX_POOL_2D.
-// Micro-kernel: qs16_gemm_6x16__avx2_vpmaddwd (microkernel_avx2.h). Both operands are widened to int16 with their
-// offsets applied, so every product pair fits int32 exactly (|pair| <= 130050); no vpmaddubsw,
-// whose int16 saturation makes u8 x s8 full-range inexact. Requantization is TFLite's
-// MultiplyByQuantizedMultiplier (double rounding) reproduced lane by lane (see RequantizeAvx2).
+// Exact int8/uint8 convolution and fully-connected GEMM on AVX2 through an im2col gather (FC,
+// and convs with dilation > 1 or TFQAT_CONV_IM2COL; conv_implicit_avx2.cc handles dilation-1
+// convs without the copy), and MAX_POOL_2D. Micro-kernel: qs16_gemm_6x16__avx2_vpmaddwd
+// (microkernel_avx2.h). Both operands are widened to int16 with their offsets applied, so every
+// product pair fits int32 exactly (|pair| <= 130050); no vpmaddubsw, whose int16 saturation makes
+// u8 x s8 full-range inexact. Requantization: requantize_avx2.h.
 #include <immintrin.h>
 
 #include <algorithm>

@@ -36,6 +36,9 @@ struct CacheAlignedAllocator {
   bool operator!=(const CacheAlignedAllocator<U>&) const { return false; }
 };
 
+// Images (padded copies of a conv input) up to this size are built by the calling thread alone.
+inline constexpr size_t kSerialCopyBytes = size_t{1} << 20;
+
 inline constexpr int kGemmNr = 16;        // output channels per packed panel (2 x 8 int32 lanes)
 inline constexpr int kGemmMr = 6;         // output rows per micro-kernel call
 inline constexpr int kGemmRowBlock = 48;  // rows gathered (im2col) per block, multiple of kGemmMr

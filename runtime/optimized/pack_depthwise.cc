@@ -27,8 +27,8 @@ bool PackDepthwise(const T* filter, int channels, int f_h, int f_w, int32_t weig
   out->weights.assign(static_cast<size_t>(groups) * pairs * 32, 0);
   auto w = [&](int tap, int c) -> int16_t {
     if (tap >= taps || c >= channels) return 0;
-    return static_cast<int16_t>(static_cast<int32_t>(filter[static_cast<size_t>(tap) * channels + c]) +
-                                weights_offset);
+    return static_cast<int16_t>(
+        static_cast<int32_t>(filter[static_cast<size_t>(tap) * channels + c]) + weights_offset);
   };
   for (int g = 0; g < groups; ++g)
     for (int p = 0; p < pairs; ++p) {
