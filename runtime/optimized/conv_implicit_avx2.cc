@@ -24,38 +24,6 @@ namespace {
 // followed by this many zeroed bytes.
 constexpr size_t kImageSlackBytes = 64;
 
-struct PaddedImage {
-  int64_t h, w;  // padded height and width in pixels
-  static PaddedImage Of(const ConvGeometry& g) {
-    return {static_cast<int64_t>(g.out_h - 1) * g.stride_h + g.f_h,
-            static_cast<int64_t>(g.out_w - 1) * g.stride_w + g.f_w};
-  }
-};
-
-template <typename T>
-void ConvertImageRows(const ConvGeometry& g, const PaddedImage& pi, const T* input,
-                      int16_t offset, int64_t row_begin, int64_t row_end, int16_t* image) {
-  const int64_t row_len = pi.w * g.in_d;
-  for (int64_t row = row_begin; row < row_end; ++row) {
-    const int64_t b = row / pi.h, py = row % pi.h;
-    int16_t* dst = image + row * row_len;
-    const int64_t iy = py - g.pad_h;
-    if (iy < 0 || iy >= g.in_h) {
-      std::memset(dst, 0, sizeof(int16_t) * row_len);
-      continue;
-    }
-    // Padded columns px map to input columns px - pad_w; [x0, x1) are inside the input.
-    const int64_t x0 = std::min<int64_t>(pi.w, std::max<int64_t>(0, g.pad_w));
-    const int64_t x1 = std::max<int64_t>(x0, std::min<int64_t>(pi.w, g.in_w + g.pad_w));
-    std::memset(dst, 0, sizeof(int16_t) * x0 * g.in_d);
-    if (x1 > x0) {
-      const T* src = input + ((b * g.in_h + iy) * g.in_w + (x0 - g.pad_w)) * g.in_d;
-      ConvertRow(src, static_cast<int>((x1 - x0) * g.in_d), offset, dst + x0 * g.in_d);
-    }
-    std::memset(dst + x1 * g.in_d, 0, sizeof(int16_t) * (pi.w - x1) * g.in_d);
-  }
-}
-
 template <typename T>
 void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
                   int32_t output_offset, int32_t act_min, int32_t act_max, const T* input,

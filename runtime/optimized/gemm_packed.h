@@ -75,6 +75,14 @@ struct PackedGemmWeights {
   // set. Same integers either way.
   bool implicit_conv = false;
   size_t image_bytes = 0;
+  // 3x3 stride-1 convs: exact integer Winograd F(2x2, 3x3) (conv_winograd_avx2.cc) instead of
+  // the implicit conv. winograd_data holds the 16 transformed filters 4U = G' g G'^T
+  // (G' = 2G, integers) as [16][panels][winograd_k / 2][16][2] int16; winograd_k = in_d rounded
+  // up to even. Set at plan time when WinogradApplies() unless TFQAT_CONV_NO_WINOGRAD is set.
+  bool winograd = false;
+  int winograd_k = 0;
+  size_t winograd_scratch = 0;  // image + per-thread transform buffers for `threads` threads
+  std::vector<int16_t, CacheAlignedAllocator<int16_t>> winograd_data;
   std::vector<int16_t, CacheAlignedAllocator<int16_t>> data;
   // Per-channel epilogue, padded to panels * 16: bias, multiplier, left shift, right shift.
   std::vector<int32_t> bias, multiplier, left_shift, right_shift;
@@ -85,6 +93,7 @@ struct PackedGemmWeights {
   }
   // Scratch the conv/FC entry needs for this many threads.
   size_t RequiredScratch(int num_threads) const {
+    if (winograd) return winograd_scratch;
     return implicit_conv ? image_bytes : ScratchPerThread() * static_cast<size_t>(num_threads);
   }
 };
@@ -114,6 +123,27 @@ void ConvImplicitInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int
                           int32_t output_offset, int32_t act_min, int32_t act_max,
                           const int8_t* input, int8_t* output, const KernelContext& ctx);
 void ConvImplicitUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w,
+                           int32_t input_offset, int32_t output_offset, int32_t act_min,
+                           int32_t act_max, const uint8_t* input, uint8_t* output,
+                           const KernelContext& ctx);
+
+// Exact integer Winograd F(2x2, 3x3) for 3x3 stride-1 dilation-1 convs. With G' = 2G the
+// transformed filters, inputs (B^T d B) and outputs (A^T M A) are integers and the result is 4x
+// the reference's sum of products S; int32 arithmetic wraps, so 4S is exact modulo 2^32 and S is
+// recovered by an arithmetic shift when |S| < 2^29, i.e. 9 * in_d * 255^2 < 2^29 (in_d <= 900).
+// Ranges: |4U| <= 9 * 255 and |B^T d B| <= 4 * 255 fit int16 (vpmaddwd stays exact).
+bool WinogradApplies(const ConvGeometry& g);
+// Scratch for the padded image and `threads` per-thread blocks (V and M of one tile block).
+size_t WinogradScratchBytes(const ConvGeometry& g, int threads);
+// Fills w->winograd_data / winograd_k from filter [n][3][3][in_d] (+ weights_offset); the rest of
+// w (n, panels, epilogue) must already be packed by PackGemmWeights.
+template <typename T>
+void PackWinogradWeights(const T* filter, const ConvGeometry& g, int32_t weights_offset,
+                         PackedGemmWeights* w);
+void ConvWinogradInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
+                          int32_t output_offset, int32_t act_min, int32_t act_max,
+                          const int8_t* input, int8_t* output, const KernelContext& ctx);
+void ConvWinogradUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w,
                            int32_t input_offset, int32_t output_offset, int32_t act_min,
                            int32_t act_max, const uint8_t* input, uint8_t* output,
                            const KernelContext& ctx);

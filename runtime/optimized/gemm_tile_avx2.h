@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "runtime/optimized/gemm_packed.h"
@@ -28,6 +29,40 @@ inline void ConvertRow(const T* src, int n, int16_t offset, int16_t* dst) {
   for (; i + 16 <= n; i += 16)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_add_epi16(Widen16(src + i), off));
   for (; i < n; ++i) dst[i] = static_cast<int16_t>(src[i] + offset);
+}
+
+// The zero-padded int16 image the implicit and Winograd convs read (h x w pixels per batch).
+struct PaddedImage {
+  int64_t h, w;  // padded height and width in pixels
+  static PaddedImage Of(const ConvGeometry& g) {
+    return {static_cast<int64_t>(g.out_h - 1) * g.stride_h + g.f_h,
+            static_cast<int64_t>(g.out_w - 1) * g.stride_w + g.f_w};
+  }
+};
+
+// Rows [row_begin, row_end) of the batches x pi.h padded image: input + offset, 0 outside.
+template <typename T>
+inline void ConvertImageRows(const ConvGeometry& g, const PaddedImage& pi, const T* input,
+                             int16_t offset, int64_t row_begin, int64_t row_end, int16_t* image) {
+  const int64_t row_len = pi.w * g.in_d;
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int64_t b = row / pi.h, py = row % pi.h;
+    int16_t* dst = image + row * row_len;
+    const int64_t iy = py - g.pad_h;
+    if (iy < 0 || iy >= g.in_h) {
+      std::memset(dst, 0, sizeof(int16_t) * row_len);
+      continue;
+    }
+    // Padded columns px map to input columns px - pad_w; [x0, x1) are inside the input.
+    const int64_t x0 = std::min<int64_t>(pi.w, std::max<int64_t>(0, g.pad_w));
+    const int64_t x1 = std::max<int64_t>(x0, std::min<int64_t>(pi.w, g.in_w + g.pad_w));
+    std::memset(dst, 0, sizeof(int16_t) * x0 * g.in_d);
+    if (x1 > x0) {
+      const T* src = input + ((b * g.in_h + iy) * g.in_w + (x0 - g.pad_w)) * g.in_d;
+      ConvertRow(src, static_cast<int>((x1 - x0) * g.in_d), offset, dst + x0 * g.in_d);
+    }
+    std::memset(dst + x1 * g.in_d, 0, sizeof(int16_t) * (pi.w - x1) * g.in_d);
+  }
 }
 
 // One tile of `mr` (1..6) output rows x one 16-channel panel: accumulate over the segments

@@ -75,6 +75,11 @@ const PackedGemmWeights* Usable(const KernelContext& ctx, const ConvGeometry& g)
     return nullptr;
   }
   if (ctx.scratch == nullptr) return nullptr;
+  if (w->winograd) {
+    return ctx.scratch_bytes >= WinogradScratchBytes(g, 1) && w->winograd_k == (g.in_d + 1) / 2 * 2
+               ? w
+               : nullptr;
+  }
   if (w->implicit_conv ? ctx.scratch_bytes < ImplicitImageBytes(g)
                        : ctx.scratch_bytes < w->ScratchPerThread()) {
     return nullptr;
@@ -116,6 +121,16 @@ void ConvImpl(const ConvParams& p, const Shape& is, const T* input, const Shape&
       reference::ConvInt8(p, is, input, fs, filter, bs, bias, os, output, ctx);
     } else {
       reference::ConvUint8(p, is, input, fs, filter, bs, bias, os, output, ctx);
+    }
+    return;
+  }
+  if (w->winograd) {
+    if constexpr (std::is_same_v<T, int8_t>) {
+      ConvWinogradInt8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min, p.act.act_max,
+                           input, output, ctx);
+    } else {
+      ConvWinogradUint8Avx2(g, *w, p.input_offset, p.output_offset, p.act.act_min,
+                            p.act.act_max, input, output, ctx);
     }
     return;
   }
@@ -321,7 +336,8 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
   auto w = std::make_shared<PackedGemmWeights>();
   const bool implicit = a.op == KernelOp::kConv && ImplicitConvApplies<T>(g, weights_offset) &&
                         std::getenv("TFQAT_CONV_IM2COL") == nullptr;
-  const T* filter = static_cast<const T*>(a.filter_data);
+  const T* const original_filter = static_cast<const T*>(a.filter_data);
+  const T* filter = original_filter;
   std::vector<T> padded;
   if (implicit && g.SegLen2() != g.f_w * g.in_d) {
     padded = PadFilterRows(filter, g, weights_offset);
@@ -336,6 +352,12 @@ KernelPrepareResult PrepareTyped(const KernelPrepareArgs& a) {
   if (implicit) {
     w->implicit_conv = true;
     w->image_bytes = ImplicitImageBytes(g);
+    if (WinogradApplies(g) && std::getenv("TFQAT_CONV_NO_WINOGRAD") == nullptr) {
+      PackWinogradWeights(original_filter, g, weights_offset, w.get());
+      w->winograd = true;
+      w->winograd_scratch = WinogradScratchBytes(g, w->threads);
+      w->data = {};  // the implicit conv's panels are not used
+    }
   }
   r.scratch_bytes = w->RequiredScratch(w->threads);
   r.state = std::move(w);

@@ -162,6 +162,11 @@ void RunConv(const ConvCase& c) {
   // The driver chosen at plan time: implicit conv for dilation 1 unless forced off.
   const bool want_implicit = c.dil == 1 && std::getenv("TFQAT_CONV_IM2COL") == nullptr;
   EXPECT_EQ(static_cast<const optimized::PackedGemmWeights*>(ctx.prepared)->implicit_conv, want_implicit);
+  // 3x3 stride 1 with 16..900 input and >= 16 output channels: exact Winograd F(2x2, 3x3).
+  const bool want_winograd = want_implicit && c.fh == 3 && c.fw == 3 && c.stride == 1 &&
+                             c.in_d >= 16 && c.in_d <= 900 && c.out_d >= 16 &&
+                             std::getenv("TFQAT_CONV_NO_WINOGRAD") == nullptr;
+  EXPECT_EQ(static_cast<const optimized::PackedGemmWeights*>(ctx.prepared)->winograd, want_winograd);
   std::vector<T> want(os.FlatSize()), got(os.FlatSize(), 0x5A);
   const auto& ref = is_int8 ? nullptr : nullptr;
   (void)ref;
@@ -212,6 +217,19 @@ TEST_P(ConvTest, Uint8MatchesReferenceThroughIm2col) {
   unsetenv("TFQAT_CONV_IM2COL");
 }
 
+// 3x3 stride-1 convs run the Winograd driver by default; the same cases through the implicit
+// conv (TFQAT_CONV_NO_WINOGRAD, read at plan time).
+TEST_P(ConvTest, Int8MatchesReferenceWithoutWinograd) {
+  setenv("TFQAT_CONV_NO_WINOGRAD", "1", 1);
+  RunConv<int8_t>(GetParam());
+  unsetenv("TFQAT_CONV_NO_WINOGRAD");
+}
+TEST_P(ConvTest, Uint8MatchesReferenceWithoutWinograd) {
+  setenv("TFQAT_CONV_NO_WINOGRAD", "1", 1);
+  RunConv<uint8_t>(GetParam());
+  unsetenv("TFQAT_CONV_NO_WINOGRAD");
+}
+
 std::vector<ConvCase> ConvCases() {
   std::vector<ConvCase> v;
   for (int t = 1; t <= 4; ++t) {
@@ -234,6 +252,16 @@ std::vector<ConvCase> ConvCases() {
     v.push_back({1, 4, 23, 4, 48, 3, 3, 1, 1, false, t, Extreme::kMaxMagnitude});
     v.push_back({1, 13, 13, 6, 9, 3, 3, 1, 2, true, t, Extreme::kRandom});
     v.push_back({2, 12, 12, 1, 16, 5, 5, 1, 1, true, t, Extreme::kRandom});    // LeNet conv1, SAME
+    // Winograd shape classes: odd output height and width (VALID, partial 2x2 tiles), 3 batches
+    // with blocks spanning images, odd depth 17 (scalar tail + padded k), a partial output
+    // panel (40), more tiles than one block (20x22 SAME: 110 tiles), depth 48 (no tail),
+    // the largest exact depth (900) at maximum magnitude, and just past it (901: implicit conv).
+    v.push_back({1, 10, 9, 64, 40, 3, 3, 1, 1, false, t, Extreme::kRandom});
+    v.push_back({3, 5, 7, 17, 16, 3, 3, 1, 1, true, t, Extreme::kRandom});
+    v.push_back({1, 20, 22, 48, 32, 3, 3, 1, 1, true, t, Extreme::kRandom});
+    v.push_back({2, 7, 6, 16, 17, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
+    v.push_back({1, 4, 3, 900, 16, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
+    v.push_back({1, 3, 4, 901, 16, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
   }
   return v;
 }
