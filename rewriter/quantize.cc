@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "graph/attrs.h"
@@ -16,6 +18,7 @@
 #include "graph/status_macros.h"
 #include "graph/tensor.h"
 #include "patterns/layer_patterns.h"
+#include "rewriter/node_encoder.h"
 
 namespace tfqat {
 
@@ -126,15 +129,29 @@ std::optional<HostTensor<float>> WeightValues(const GraphView& view, int n, int 
 }
 
 struct RangeVars {
-  std::string scope;
-  std::string min_var, min_read, max_var, max_read;
+  absl::string_view scope;
+  absl::string_view min_var, min_read, max_var, max_read;
   int channels = 0;  // 0 = per tensor
 };
+
+// '/'-prefixes of a node name: "a/b/c" -> "a", "a/b".
+template <typename Fn>
+void ForEachScopePrefix(absl::string_view name, Fn fn) {
+  for (size_t slash = name.find('/'); slash != absl::string_view::npos; slash = name.find('/', slash + 1)) {
+    if (slash > 0) fn(name.substr(0, slash));
+  }
+}
+
+// Whether `name` lies under scope `s` ("s/..."), or is s itself when `or_equal`.
+bool Under(absl::string_view name, absl::string_view s) {
+  return name.size() > s.size() && name[s.size()] == '/' && absl::StartsWith(name, s);
+}
 
 class Rewriter {
  public:
   // Emitted nodes are appended to *out; with `stream` set (out is then ignored) they are
-  // serialized into *stream instead, a window at a time, and the input's nodes follow them.
+  // encoded straight into *stream as they are made (never as NodeDefs), and the input's nodes
+  // follow them.
   Rewriter(const GraphView& view, const QuantizeOptions& options, tensorflow::GraphDef* out,
            SerializedGraph* stream = nullptr, const std::vector<int>* topological_order = nullptr)
       : topological_order_(topological_order),
@@ -147,74 +164,136 @@ class Rewriter {
   absl::StatusOr<QuantizeResult> Run();
 
  private:
-  // ---- node emission ----
-  // Names of emitted nodes are views into the NodeDefs' own name strings (stable: nodes are
-  // only appended, never moved or renamed), so uniqueness checks allocate nothing.
-  bool Taken(absl::string_view name) const {
-    return view_.index(name).has_value() || added_.contains(name);
-  }
-  NodeDef* Add(absl::string_view base, absl::string_view op, std::initializer_list<absl::string_view> inputs) {
-    NodeDef* n = stream_ == nullptr ? out_->add_node() : Scratch(op);
-    // One hash of the name in each set when it is free (the common case).
-    n->set_name(base.data(), base.size());
-    if (stream_ == nullptr) {
-      for (int k = 1; view_.index(n->name()).has_value() || !added_.insert(n->name()).second; ++k) {
-        n->set_name(absl::StrCat(base, "_", k));
-      }
-    } else {
-      // The node is serialized and recycled soon: the set keeps its own copy of the name
-      // (a name found taken wastes its few interned bytes; that is rare).
-      for (int k = 1; view_.index(n->name()).has_value() || !added_.insert(names_.Intern(n->name())).second; ++k) {
-        n->set_name(absl::StrCat(base, "_", k));
-      }
+  // ---- names ----
+  // Every quantization site emits its nodes under a scope from FreeScope. A scope proven
+  // fresh when it is opened (no input node and no emitted node lies under it, or is named
+  // it) is checked once; the names of the nodes emitted under it while it is open can then
+  // only collide with each other, and are checked against that short list alone (no lookup
+  // in the input's index or in a set of every emitted name). Other names (outside the open
+  // scope, or the scope was not fresh) are checked exactly as before against the input's
+  // index, the set of such names, and the closed fresh scopes' nodes (scanned, by range).
+  struct FreshScope {
+    size_t begin = 0;  // emission positions (bytes streamed, or node index) of its nodes
+    size_t end = 0;
+  };
+  static constexpr size_t kOpen = ~size_t{0};
+  size_t EmitPosition() const { return stream_ != nullptr ? stream_->size() : static_cast<size_t>(out_->node_size()); }
+  // Whether any node emitted in [begin, end) has a name with fn(name).
+  template <typename Fn>
+  bool AnyEmittedName(const FreshScope& r, Fn fn) const {
+    const size_t end = r.end == kOpen ? EmitPosition() : r.end;
+    if (stream_ != nullptr) return stream_->AnyNodeName(r.begin, end, fn);
+    for (size_t i = r.begin; i < end; ++i) {
+      if (fn(absl::string_view(out_->node(static_cast<int>(i)).name()))) return true;
     }
-    n->set_op(op.data(), op.size());
-    if (stream_ != nullptr) n->clear_input();  // keeps the strings for reuse
-    if (inputs.size() > 0) {
-      n->mutable_input()->Reserve(static_cast<int>(inputs.size()));
-      for (absl::string_view i : inputs) n->add_input(i.data(), i.size());
+    return false;
+  }
+  // Whether `name` was emitted (exact).
+  bool Emitted(absl::string_view name) const {
+    if (added_.contains(name)) return true;
+    bool found = false;
+    ForEachScopePrefix(name, [&](absl::string_view p) {
+      if (found) return;
+      auto f = fresh_.find(p);
+      if (f != fresh_.end()) found = AnyEmittedName(f->second, [&](absl::string_view n) { return n == name; });
+    });
+    return found;
+  }
+  bool Taken(absl::string_view name) const { return view_.index(name).has_value() || Emitted(name); }
+  static size_t Hash(absl::string_view s) { return absl::Hash<absl::string_view>{}(s); }
+  // Fresh: nothing in the input or emitted so far is named s or lies under it. `dirs_` holds
+  // (hashes of) every scope prefix of the input's names and of the emitted names outside
+  // fresh scopes, the fresh scopes and their prefixes: a hash collision only makes a scope
+  // look used (and checked name by name), never the reverse.
+  bool Fresh(absl::string_view s) const {
+    if (dirs_.contains(Hash(s)) || view_.index(s).has_value() || added_.contains(s)) return false;
+    bool used = false;
+    ForEachScopePrefix(s, [&](absl::string_view p) {
+      if (used) return;
+      auto f = fresh_.find(p);
+      if (f == fresh_.end()) return;
+      used = AnyEmittedName(f->second, [&](absl::string_view n) { return n == s || Under(n, s); });
+    });
+    return !used;
+  }
+  void AddDirs(absl::string_view name) {
+    ForEachScopePrefix(name, [&](absl::string_view p) { dirs_.insert(Hash(p)); });
+  }
+  void CloseScope() {
+    if (open_.empty()) return;
+    fresh_[open_].end = EmitPosition();
+    open_ = absl::string_view();
+  }
+  void OpenScope(absl::string_view scope) {
+    fresh_[scope] = FreshScope{EmitPosition(), kOpen};
+    dirs_.insert(Hash(scope));
+    AddDirs(scope);
+    open_ = scope;
+    open_names_.clear();
+  }
+  bool OpenTaken(absl::string_view name) const {
+    for (absl::string_view n : open_names_) {
+      if (n.size() == name.size() && std::memcmp(n.data(), name.data(), n.size()) == 0) return true;
+    }
+    return false;
+  }
+
+  // ---- node emission ----
+  // Emits a node named `base` (or base_1, base_2, ... when taken) and returns its final name,
+  // a view that stays valid while the output lives (the NodeDef's name, or its bytes in the
+  // stream).
+  absl::string_view Node(absl::string_view base, absl::string_view op, absl::Span<const absl::string_view> inputs,
+                         absl::Span<const AttrEntry> attrs) {
+    const bool in_open = !open_.empty() && Under(base, open_);
+    absl::string_view name = base;
+    if (in_open ? OpenTaken(base) : Taken(base)) {
+      for (int k = 1;; ++k) {
+        name_buf_ = absl::StrCat(base, "_", k);
+        if (!(in_open ? OpenTaken(name_buf_) : Taken(name_buf_))) break;
+      }
+      name = name_buf_;
+    }
+    const NodeSpec spec{name, op, inputs, attrs};
+    absl::string_view stored;
+    if (stream_ == nullptr) {
+      NodeDef* n = out_->add_node();
+      FillNodeDef(spec, n);
+      stored = n->name();
+    } else {
+      const EncodedNodeRecord record(spec);
+      const char* at = nullptr;
+      record.Write(stream_->AppendRaw(record.size()), &at);
+      stored = absl::string_view(at, name.size());
+    }
+    if (in_open) {
+      open_names_.push_back(stored);
+    } else {
+      added_.insert(stored);
+      AddDirs(stored);
     }
     ++nodes_added_;
-    return n;
+    return stored;
   }
   // Edits of the input graph's nodes: in the GraphDef itself, or (streaming) recorded as the
   // node's new input list, applied when it is serialized.
-  std::vector<std::string>& EditedInputs(int i) {
+  std::vector<absl::string_view>& EditedInputs(int i) {
     auto [it, inserted] = edited_.try_emplace(i);
     if (inserted) it->second.assign(view_.node(i).input().begin(), view_.node(i).input().end());
     return it->second;
   }
-  void SetOriginalInput(int i, int slot, std::string value) {
+  void SetOriginalInput(int i, int slot, absl::string_view value) {
     if (stream_ == nullptr) {
-      out_->mutable_node(i)->set_input(slot, std::move(value));
+      out_->mutable_node(i)->set_input(slot, value.data(), value.size());
     } else {
-      EditedInputs(i)[slot] = std::move(value);
+      EditedInputs(i)[slot] = value;
     }
   }
-  void AddOriginalInput(int i, std::string value) {
+  void AddOriginalInput(int i, absl::string_view value) {
     if (stream_ == nullptr) {
-      out_->mutable_node(i)->add_input(std::move(value));
+      out_->mutable_node(i)->add_input(value.data(), value.size());
     } else {
-      EditedInputs(i).push_back(std::move(value));
+      EditedInputs(i).push_back(names_.Intern(value));
     }
-  }
-  // Streaming: a NodeDef for an emitted node of type `op`, recycled from the pool of that
-  // op. Every emission of an op sets the same attributes, so a recycled node's attribute
-  // map already holds the keys and is only overwritten: no allocation once the pool is warm.
-  NodeDef* Scratch(absl::string_view op) {
-    ScratchPool& pool = pools_[op];
-    if (pool.used == pool.nodes.size()) pool.nodes.push_back(std::make_unique<NodeDef>());
-    NodeDef* n = pool.nodes[pool.used++].get();
-    window_.push_back(n);
-    return n;
-  }
-  // Streaming: serializes the window of emitted nodes and recycles them. Called only where
-  // no pointer or reference into the window is held (between quantization sites).
-  void Flush(bool force = false) {
-    if (stream_ == nullptr || (!force && window_.size() < 256)) return;
-    for (const NodeDef* n : window_) stream_->AppendNode(*n);
-    window_.clear();
-    for (auto& [op, pool] : pools_) pool.used = 0;
   }
   // Streaming, at the end: the input's nodes with their edits and rewired inputs, then the
   // GraphDef's other fields.
@@ -225,7 +304,7 @@ class Rewriter {
       auto e = edited_.find(i);
       bool rewired = false;
       if (e != edited_.end()) {
-        for (const std::string& in : e->second) rewired |= Rewired(in) != nullptr;
+        for (absl::string_view in : e->second) rewired |= Rewired(in) != nullptr;
       } else {
         for (const std::string& in : src.input()) rewired |= Rewired(in) != nullptr;
       }
@@ -234,8 +313,8 @@ class Rewriter {
         continue;
       }
       inputs.clear();
-      auto add = [&](const std::string& in) {
-        if (const std::string* r = Rewired(in)) {
+      auto add = [&](absl::string_view in) {
+        if (const absl::string_view* r = Rewired(in)) {
           inputs.push_back(*r);
           ++inputs_edited_;
         } else {
@@ -243,7 +322,7 @@ class Rewriter {
         }
       };
       if (e != edited_.end()) {
-        for (const std::string& in : e->second) add(in);
+        for (absl::string_view in : e->second) add(in);
       } else {
         for (const std::string& in : src.input()) add(in);
       }
@@ -257,7 +336,7 @@ class Rewriter {
     stream_->AppendFields(tail);
   }
   // The replacement of data input `in` (a port-0 output of a quantized node), or nullptr.
-  const std::string* Rewired(const std::string& in) const {
+  const absl::string_view* Rewired(absl::string_view in) const {
     if (rewire_.empty() || in.empty() || in[0] == '^') return nullptr;
     absl::string_view name = in;
     if (absl::EndsWith(name, ":0")) name.remove_suffix(2);
@@ -267,261 +346,232 @@ class Rewriter {
   }
   void RewireInputs(NodeDef* node) {
     for (int j = 0; j < node->input_size(); ++j) {
-      if (const std::string* r = Rewired(node->input(j))) {
-        node->set_input(j, *r);
+      if (const absl::string_view* r = Rewired(node->input(j))) {
+        node->set_input(j, r->data(), r->size());
         ++inputs_edited_;
       }
     }
   }
-  static tensorflow::AttrValue& Attr(NodeDef* n, const char* name) { return (*n->mutable_attr())[name]; }
-  // A Const whose value is built in place (no TensorProto copies).
-  NodeDef* ConstNode(absl::string_view name, DataType dtype, tensorflow::TensorProto** value) {
-    NodeDef* n = Add(name, "Const", {});
-    Attr(n, "dtype").set_type(dtype);
-    *value = Attr(n, "value").mutable_tensor();
-    (*value)->Clear();  // a recycled node (streaming) still holds its last value
-    (*value)->set_dtype(dtype);
-    return n;
+
+  // ---- node kinds ----
+  absl::string_view ConstNode(absl::string_view name, const TensorValue& value) {
+    return Node(name, "Const", {},
+                {AttrEntry::Type("dtype", value.dtype), AttrEntry::Tensor("value", &value)});
   }
-  const std::string& ConstF(absl::string_view name, const std::vector<float>& values, bool vector) {
+  static std::string Bytes(const void* data, size_t n) { return std::string(static_cast<const char*>(data), n); }
+  // A float scalar with a present, empty shape (EncodeTensor of a scalar).
+  absl::string_view ConstScalarF(absl::string_view name, float v) {
+    TensorValue t;
+    t.dtype = tensorflow::DT_FLOAT;
+    t.has_shape = true;
+    t.float_val = absl::MakeConstSpan(&v, 1);
+    return ConstNode(name, t);
+  }
+  // EncodeTensor's forms: one value in int_val, more as tensor_content.
+  absl::string_view ConstI32(absl::string_view name, const std::vector<int32_t>& values, bool vector) {
+    TensorValue t;
+    t.dtype = tensorflow::DT_INT32;
+    t.has_shape = true;
+    const int64_t n = static_cast<int64_t>(values.size());
+    if (vector) t.dims = absl::MakeConstSpan(&n, 1);
     if (values.size() == 1) {
-      tensorflow::TensorProto* t;
-      NodeDef* n = ConstNode(name, tensorflow::DT_FLOAT, &t);
-      if (vector) t->mutable_tensor_shape()->add_dim()->set_size(1);
-      t->add_float_val(values[0]);
-      return n->name();
+      t.int_val = values;
+      return ConstNode(name, t);
     }
-    HostTensor<float> h;
-    if (vector) h.shape = {static_cast<int64_t>(values.size())};
-    h.values = values;
-    tensorflow::TensorProto* t;
-    NodeDef* n = ConstNode(name, tensorflow::DT_FLOAT, &t);
-    tensorflow::TensorProto encoded = EncodeTensor(h);
-    t->Swap(&encoded);
-    return n->name();
+    const std::string content = Bytes(values.data(), values.size() * sizeof(int32_t));
+    t.content = content;
+    return ConstNode(name, t);
   }
-  const std::string& ConstScalarF(absl::string_view name, float v) {
-    tensorflow::TensorProto* t;
-    NodeDef* n = ConstNode(name, tensorflow::DT_FLOAT, &t);
-    t->mutable_tensor_shape();
-    t->add_float_val(v);
-    return n->name();
+  absl::string_view ConstI64(absl::string_view name, int64_t v) {
+    TensorValue t;
+    t.dtype = tensorflow::DT_INT64;
+    t.has_shape = true;
+    char content[sizeof v];
+    std::memcpy(content, &v, sizeof v);
+    t.content = absl::string_view(content, sizeof v);
+    return ConstNode(name, t);
   }
-  const std::string& ConstI32(absl::string_view name, const std::vector<int32_t>& values, bool vector) {
-    HostTensor<int32_t> h;
-    if (vector) h.shape = {static_cast<int64_t>(values.size())};
-    h.values = values;
-    tensorflow::TensorProto* t;
-    NodeDef* n = ConstNode(name, tensorflow::DT_INT32, &t);
-    tensorflow::TensorProto encoded = EncodeTensor(h);
-    t->Swap(&encoded);
-    return n->name();
+  absl::string_view Binary(absl::string_view op, absl::string_view name, absl::string_view a, absl::string_view b,
+                           DataType t = tensorflow::DT_FLOAT) {
+    return Node(name, op, {a, b}, {AttrEntry::Type("T", t)});
   }
-  const std::string& ConstI64(absl::string_view name, int64_t v) {
-    HostTensor<int64_t> h;
-    h.values = {v};
-    tensorflow::TensorProto* t;
-    NodeDef* n = ConstNode(name, tensorflow::DT_INT64, &t);
-    tensorflow::TensorProto encoded = EncodeTensor(h);
-    t->Swap(&encoded);
-    return n->name();
+  absl::string_view Reshape(absl::string_view name, absl::string_view x, const std::vector<int32_t>& shape) {
+    const absl::string_view s = ConstI32(absl::StrCat(name, "/shape"), shape, true);
+    return Node(name, "Reshape", {x, s},
+                {AttrEntry::Type("T", tensorflow::DT_FLOAT), AttrEntry::Type("Tshape", tensorflow::DT_INT32)});
   }
-  const std::string& Binary(absl::string_view op, absl::string_view name, absl::string_view a,
-                            absl::string_view b, DataType t = tensorflow::DT_FLOAT) {
-    NodeDef* n = Add(name, op, {a, b});
-    Attr(n, "T").set_type(t);
-    return n->name();
+  absl::string_view Reduce(absl::string_view op, absl::string_view name, absl::string_view x) {
+    TensorValue t;
+    t.dtype = tensorflow::DT_INT32;
+    t.has_shape = true;
+    const int32_t zero = 0;
+    t.int_val = absl::MakeConstSpan(&zero, 1);
+    const absl::string_view axis = ConstNode(absl::StrCat(name, "/reduction_indices"), t);
+    return Node(name, op, {x, axis},
+                {AttrEntry::Type("T", tensorflow::DT_FLOAT), AttrEntry::Type("Tidx", tensorflow::DT_INT32),
+                 AttrEntry::Bool("keep_dims", false)});
   }
-  const std::string& Reshape(absl::string_view name, absl::string_view x, const std::vector<int32_t>& shape) {
-    const std::string& s = ConstI32(absl::StrCat(name, "/shape"), shape, true);
-    NodeDef* n = Add(name, "Reshape", {x, s});
-    Attr(n, "T").set_type(tensorflow::DT_FLOAT);
-    Attr(n, "Tshape").set_type(tensorflow::DT_INT32);
-    return n->name();
-  }
-  const std::string& Reduce(absl::string_view op, absl::string_view name, absl::string_view x) {
-    tensorflow::TensorProto* t;
-    const std::string& axis =
-        ConstNode(absl::StrCat(name, "/reduction_indices"), tensorflow::DT_INT32, &t)->name();
-    t->mutable_tensor_shape();
-    t->add_int_val(0);
-    NodeDef* n = Add(name, op, {x, axis});
-    Attr(n, "T").set_type(tensorflow::DT_FLOAT);
-    Attr(n, "Tidx").set_type(tensorflow::DT_INT32);
-    Attr(n, "keep_dims").set_b(false);
-    return n->name();
+  absl::string_view Assign(absl::string_view op, absl::string_view name, absl::string_view var,
+                           absl::string_view value, DataType t, bool validate_shape_and_lock) {
+    if (op == "Assign") {
+      return Node(name, op, {var, value},
+                  {AttrEntry::Type("T", t), AttrEntry::Bool("validate_shape", validate_shape_and_lock),
+                   AttrEntry::Bool("use_locking", validate_shape_and_lock)});
+    }
+    return Node(name, op, {var, value}, {AttrEntry::Type("T", t), AttrEntry::Bool("use_locking", false)});
   }
   // VariableV2 + <var>/initial_value + <var>/Assign + <var>/read (the contract's TF1 form).
-  // *init receives the initial value's TensorProto, to be filled in place.
-  std::pair<std::string, std::string> Variable(absl::string_view name, DataType dtype,
-                                               const std::vector<int64_t>& shape,
-                                               tensorflow::TensorProto** init) {
-    NodeDef* v = Add(name, "VariableV2", {});
-    const std::string& var = v->name();
-    Attr(v, "dtype").set_type(dtype);
-    tensorflow::TensorShapeProto* sp = Attr(v, "shape").mutable_shape();
-    sp->clear_dim();
-    for (int64_t d : shape) sp->add_dim()->set_size(d);
-    Attr(v, "container").set_s("");
-    Attr(v, "shared_name").set_s("");
-    const std::string& cname = ConstNode(absl::StrCat(var, "/initial_value"), dtype, init)->name();
-    NodeDef* a = Add(absl::StrCat(var, "/Assign"), "Assign", {var, cname});
-    Attr(a, "T").set_type(dtype);
-    Attr(a, "validate_shape").set_b(true);
-    Attr(a, "use_locking").set_b(true);
-    NodeDef* r = Add(absl::StrCat(var, "/read"), "Identity", {var});
-    Attr(r, "T").set_type(dtype);
-    return {var, r->name()};
+  std::pair<absl::string_view, absl::string_view> Variable(absl::string_view name, const std::vector<int64_t>& shape,
+                                                           const TensorValue& init) {
+    const absl::string_view var =
+        Node(name, "VariableV2", {},
+             {AttrEntry::Type("dtype", init.dtype), AttrEntry::Shape("shape", shape), AttrEntry::String("container", ""),
+              AttrEntry::String("shared_name", "")});
+    const absl::string_view cname = ConstNode(absl::StrCat(var, "/initial_value"), init);
+    Assign("Assign", absl::StrCat(var, "/Assign"), var, cname, init.dtype, true);
+    const absl::string_view read = Node(absl::StrCat(var, "/read"), "Identity", {var}, {AttrEntry::Type("T", init.dtype)});
+    return {var, read};
   }
-  std::pair<std::string, std::string> Variable(absl::string_view name, DataType dtype,
-                                               const std::vector<int64_t>& shape,
-                                               const tensorflow::TensorProto& init) {
-    tensorflow::TensorProto* t;
-    auto r = Variable(name, dtype, shape, &t);
-    *t = init;
-    return r;
-  }
-  std::pair<std::string, std::string> FloatVariable(absl::string_view name, const std::vector<float>& init,
-                                                    bool vector) {
+  // A float variable initialised to `init`: one value in float_val (shape [1] when a vector,
+  // else scalar), more as tensor_content of shape [n].
+  std::pair<absl::string_view, absl::string_view> FloatVariable(absl::string_view name, const std::vector<float>& init,
+                                                                bool vector) {
     std::vector<int64_t> shape;
     if (vector) shape = {static_cast<int64_t>(init.size())};
-    tensorflow::TensorProto* t;
-    auto r = Variable(name, tensorflow::DT_FLOAT, shape, &t);
+    TensorValue t;
+    t.dtype = tensorflow::DT_FLOAT;
+    t.has_shape = true;
+    t.dims = shape;
     if (init.size() == 1) {
-      t->set_dtype(tensorflow::DT_FLOAT);
-      auto* ts = t->mutable_tensor_shape();
-      if (vector) ts->add_dim()->set_size(1);
-      t->add_float_val(init[0]);
-    } else {
-      HostTensor<float> h;
-      h.shape = shape;
-      h.values = init;
-      tensorflow::TensorProto encoded = EncodeTensor(h);
-      t->Swap(&encoded);
+      t.float_val = init;
+      return Variable(name, shape, t);
     }
-    return r;
+    const std::string content = Bytes(init.data(), init.size() * sizeof(float));
+    t.content = content;
+    return Variable(name, shape, t);
   }
 
   // ---- quantization building blocks ----
-  // A free scope "<base>", "<base>_1", ... for a quantization site.
-  std::string FreeScope(const std::string& base) {
-    std::string s = base;
-    int k = 0;
-    while (used_scopes_.contains(s) || Taken(s + "/min") || Taken(s + "/FakeQuantWithMinMaxVars") ||
-           Taken(s + "/FakeQuantWithMinMaxVarsPerChannel")) {
-      s = absl::StrCat(base, "_", ++k);
+  // A free scope "<base>", "<base>_1", ... for a quantization site (opened for fast naming
+  // when it is fresh).
+  absl::string_view FreeScope(absl::string_view base) {
+    CloseScope();
+    std::string s(base);
+    for (int k = 0;; s = absl::StrCat(base, "_", ++k)) {
+      if (Fresh(s)) {
+        const absl::string_view scope = names_.Intern(s);
+        used_scopes_.insert(scope);
+        OpenScope(scope);
+        return scope;
+      }
+      if (!used_scopes_.contains(s) && !Taken(absl::StrCat(s, "/min")) &&
+          !Taken(absl::StrCat(s, "/FakeQuantWithMinMaxVars")) &&
+          !Taken(absl::StrCat(s, "/FakeQuantWithMinMaxVarsPerChannel"))) {
+        break;
+      }
     }
-    used_scopes_.insert(s);
-    return s;
+    const absl::string_view scope = names_.Intern(s);
+    used_scopes_.insert(scope);
+    dirs_.insert(Hash(scope));
+    return scope;
   }
 
-  RangeVars MakeRangeVars(const std::string& scope, const std::vector<float>& init_min,
+  RangeVars MakeRangeVars(absl::string_view scope, const std::vector<float>& init_min,
                           const std::vector<float>& init_max, int channels) {
     RangeVars r;
     r.scope = scope;
     r.channels = channels;
-    std::tie(r.min_var, r.min_read) = FloatVariable(scope + "/min", init_min, channels > 0);
-    std::tie(r.max_var, r.max_read) = FloatVariable(scope + "/max", init_max, channels > 0);
+    std::tie(r.min_var, r.min_read) = FloatVariable(absl::StrCat(scope, "/min"), init_min, channels > 0);
+    std::tie(r.max_var, r.max_read) = FloatVariable(absl::StrCat(scope, "/max"), init_max, channels > 0);
     return r;
   }
 
   // Batch range of x (per channel over the last axis when channels > 0), 0 included, made
   // symmetric when asked.
-  std::pair<std::string, std::string> BatchRange(const std::string& scope, const std::string& x,
-                                                 int channels, bool symmetric, int bits, bool narrow) {
+  std::pair<absl::string_view, absl::string_view> BatchRange(absl::string_view scope, absl::string_view x,
+                                                             int channels, bool symmetric, int bits, bool narrow) {
     std::vector<int32_t> shape = channels > 0 ? std::vector<int32_t>{-1, channels} : std::vector<int32_t>{-1};
-    std::string flat = Reshape(scope + "/flatten", x, shape);
-    std::string bmin = Reduce("Min", scope + "/BatchMin", flat);
-    std::string bmax = Reduce("Max", scope + "/BatchMax", flat);
-    std::string zero = ConstScalarF(scope + "/zero", 0.f);
-    std::string rmin = Binary("Minimum", scope + "/Minimum", bmin, zero);
-    std::string rmax = Binary("Maximum", scope + "/Maximum", bmax, zero);
+    const absl::string_view flat = Reshape(absl::StrCat(scope, "/flatten"), x, shape);
+    const absl::string_view bmin = Reduce("Min", absl::StrCat(scope, "/BatchMin"), flat);
+    const absl::string_view bmax = Reduce("Max", absl::StrCat(scope, "/BatchMax"), flat);
+    const absl::string_view zero = ConstScalarF(absl::StrCat(scope, "/zero"), 0.f);
+    const absl::string_view rmin = Binary("Minimum", absl::StrCat(scope, "/Minimum"), bmin, zero);
+    const absl::string_view rmax = Binary("Maximum", absl::StrCat(scope, "/Maximum"), bmax, zero);
     if (!symmetric) return {rmin, rmax};
     // ratio = -1 when narrow, else -(2^b - 2) / 2^b; min = min(bmin, bmax / ratio),
     // max = max(bmax, bmin * ratio).
     const double p = std::ldexp(1.0, bits);
     const float ratio = narrow ? -1.f : static_cast<float>(-(p - 2.0) / p);
-    std::string r = ConstScalarF(scope + "/min_max_ratio", ratio);
-    std::string div = Binary("RealDiv", scope + "/truediv", rmax, r);
-    std::string mul = Binary("Mul", scope + "/mul", rmin, r);
-    return {Binary("Minimum", scope + "/Minimum_1", rmin, div),
-            Binary("Maximum", scope + "/Maximum_1", rmax, mul)};
+    const absl::string_view r = ConstScalarF(absl::StrCat(scope, "/min_max_ratio"), ratio);
+    const absl::string_view div = Binary("RealDiv", absl::StrCat(scope, "/truediv"), rmax, r);
+    const absl::string_view mul = Binary("Mul", absl::StrCat(scope, "/mul"), rmin, r);
+    const absl::string_view min1 = Binary("Minimum", absl::StrCat(scope, "/Minimum_1"), rmin, div);
+    return {min1, Binary("Maximum", absl::StrCat(scope, "/Maximum_1"), rmax, mul)};
   }
 
-  void LastValueUpdate(const RangeVars& v, const std::string& x, bool symmetric, int bits, bool narrow,
+  void LastValueUpdate(const RangeVars& v, absl::string_view x, bool symmetric, int bits, bool narrow,
                        LayerReport* rep) {
     auto [rmin, rmax] = BatchRange(v.scope, x, v.channels, symmetric, bits, narrow);
-    NodeDef* a = Add(v.scope + "/AssignMinLast", "Assign", {v.min_var, rmin});
-    SetAttr(a, "T", tensorflow::DT_FLOAT);
-    SetAttr(a, "validate_shape", true);
-    SetAttr(a, "use_locking", true);
-    update_ops_.push_back(a->name());
-    NodeDef* b = Add(v.scope + "/AssignMaxLast", "Assign", {v.max_var, rmax});
-    SetAttr(b, "T", tensorflow::DT_FLOAT);
-    SetAttr(b, "validate_shape", true);
-    SetAttr(b, "use_locking", true);
-    update_ops_.push_back(b->name());
-    rep->inserted.push_back(update_ops_[update_ops_.size() - 2]);
-    rep->inserted.push_back(update_ops_.back());
+    update_ops_.push_back(
+        Assign("Assign", absl::StrCat(v.scope, "/AssignMinLast"), v.min_var, rmin, tensorflow::DT_FLOAT, true));
+    update_ops_.push_back(
+        Assign("Assign", absl::StrCat(v.scope, "/AssignMaxLast"), v.max_var, rmax, tensorflow::DT_FLOAT, true));
+    rep->inserted.emplace_back(update_ops_[update_ops_.size() - 2]);
+    rep->inserted.emplace_back(update_ops_.back());
   }
 
   // TF1's zero-debiased moving average (moving_averages.assign_moving_average,
   // zero_debias=True): biased -= (biased - value) * (1 - decay); step += 1;
   // var -= var - biased / (1 - decay^step).
-  std::string EmaAssign(const std::string& scope, const std::string& name, const std::string& var,
-                        const std::string& var_read, const std::string& value) {
-    const std::string s = scope + "/" + name;
-    auto [biased, biased_read] = FloatVariable(var + "/biased", {0.f}, false);
-    HostTensor<float> zero;
-    zero.values = {0.f};
-    auto [step, step_read] = Variable(var + "/local_step", tensorflow::DT_FLOAT, {}, EncodeTensor(zero));
-    (void)step_read;
-    std::string one_minus_decay = ConstScalarF(s + "/decay", 1.f - opt_.ema_decay);
-    std::string diff = Binary("Sub", s + "/sub", biased_read, value);
-    std::string delta = Binary("Mul", s + "/mul", diff, one_minus_decay);
-    NodeDef* ub = Add(s + "/AssignSub", "AssignSub", {biased, delta});
-    SetAttr(ub, "T", tensorflow::DT_FLOAT);
-    SetAttr(ub, "use_locking", false);
-    const std::string update_biased = ub->name();
-    std::string one = ConstScalarF(s + "/one", 1.f);
-    NodeDef* us = Add(s + "/AssignAdd", "AssignAdd", {step, one});
-    SetAttr(us, "T", tensorflow::DT_FLOAT);
-    SetAttr(us, "use_locking", false);
-    const std::string update_step = us->name();
-    std::string decay = ConstScalarF(s + "/Pow/x", opt_.ema_decay);
-    std::string pw = Binary("Pow", s + "/Pow", decay, update_step);
-    std::string factor = Binary("Sub", s + "/sub_1", one, pw);
-    std::string unbiased = Binary("RealDiv", s + "/truediv", update_biased, factor);
-    std::string vdelta = Binary("Sub", s + "/sub_2", var_read, unbiased);
-    NodeDef* a = Add(s, "AssignSub", {var, vdelta});
-    SetAttr(a, "T", tensorflow::DT_FLOAT);
-    SetAttr(a, "use_locking", false);
-    return a->name();
+  absl::string_view EmaAssign(absl::string_view scope, absl::string_view name, absl::string_view var,
+                              absl::string_view var_read, absl::string_view value) {
+    const std::string s = absl::StrCat(scope, "/", name);
+    auto [biased, biased_read] = FloatVariable(absl::StrCat(var, "/biased"), {0.f}, false);
+    const float zero = 0.f;
+    TensorValue step_init;
+    step_init.dtype = tensorflow::DT_FLOAT;
+    step_init.has_shape = true;
+    step_init.float_val = absl::MakeConstSpan(&zero, 1);
+    const absl::string_view step = Variable(absl::StrCat(var, "/local_step"), {}, step_init).first;
+    const absl::string_view one_minus_decay = ConstScalarF(absl::StrCat(s, "/decay"), 1.f - opt_.ema_decay);
+    const absl::string_view diff = Binary("Sub", absl::StrCat(s, "/sub"), biased_read, value);
+    const absl::string_view delta = Binary("Mul", absl::StrCat(s, "/mul"), diff, one_minus_decay);
+    const absl::string_view update_biased =
+        Assign("AssignSub", absl::StrCat(s, "/AssignSub"), biased, delta, tensorflow::DT_FLOAT, false);
+    const absl::string_view one = ConstScalarF(absl::StrCat(s, "/one"), 1.f);
+    const absl::string_view update_step =
+        Assign("AssignAdd", absl::StrCat(s, "/AssignAdd"), step, one, tensorflow::DT_FLOAT, false);
+    const absl::string_view decay = ConstScalarF(absl::StrCat(s, "/Pow/x"), opt_.ema_decay);
+    const absl::string_view pw = Binary("Pow", absl::StrCat(s, "/Pow"), decay, update_step);
+    const absl::string_view factor = Binary("Sub", absl::StrCat(s, "/sub_1"), one, pw);
+    const absl::string_view unbiased = Binary("RealDiv", absl::StrCat(s, "/truediv"), update_biased, factor);
+    const absl::string_view vdelta = Binary("Sub", absl::StrCat(s, "/sub_2"), var_read, unbiased);
+    return Assign("AssignSub", s, var, vdelta, tensorflow::DT_FLOAT, false);
   }
 
-  void EmaUpdate(const RangeVars& v, const std::string& x, LayerReport* rep) {
+  void EmaUpdate(const RangeVars& v, absl::string_view x, LayerReport* rep) {
     auto [rmin, rmax] = BatchRange(v.scope, x, 0, /*symmetric=*/false, opt_.activation_bits, false);
-    std::string amin = EmaAssign(v.scope, "AssignMinEma", v.min_var, v.min_read, rmin);
-    std::string amax = EmaAssign(v.scope, "AssignMaxEma", v.max_var, v.max_read, rmax);
+    const absl::string_view amin = EmaAssign(v.scope, "AssignMinEma", v.min_var, v.min_read, rmin);
+    const absl::string_view amax = EmaAssign(v.scope, "AssignMaxEma", v.max_var, v.max_read, rmax);
     update_ops_.push_back(amin);
     update_ops_.push_back(amax);
-    rep->inserted.push_back(amin);
-    rep->inserted.push_back(amax);
+    rep->inserted.emplace_back(amin);
+    rep->inserted.emplace_back(amax);
   }
 
-  std::string FakeQuant(const RangeVars& v, const std::string& x, int bits, bool narrow,
-                        LayerReport* rep, absl::string_view scope_override = "") {
-    const std::string scope = scope_override.empty() ? v.scope : std::string(scope_override);
+  absl::string_view FakeQuant(const RangeVars& v, absl::string_view x, int bits, bool narrow, LayerReport* rep,
+                              absl::string_view scope_override = "") {
+    const absl::string_view scope = scope_override.empty() ? v.scope : scope_override;
     const char* op = v.channels > 0 ? "FakeQuantWithMinMaxVarsPerChannel" : "FakeQuantWithMinMaxVars";
-    NodeDef* n = Add(absl::StrCat(scope, "/", op), op, {x, v.min_read, v.max_read});
-    SetAttr(n, "num_bits", static_cast<int64_t>(bits));
-    SetAttr(n, "narrow_range", narrow);
+    const absl::string_view n =
+        Node(absl::StrCat(scope, "/", op), op, {x, v.min_read, v.max_read},
+             {AttrEntry::Int("num_bits", bits), AttrEntry::Bool("narrow_range", narrow)});
     ++fake_quants_;
-    rep->inserted.push_back(n->name());
-    return n->name();
+    rep->inserted.emplace_back(n);
+    return n;
   }
 
-  const std::string& GlobalStepRead() {
+  absl::string_view GlobalStepRead() {
     if (!global_step_read_.empty()) return global_step_read_;
     const std::string& gs = opt_.global_step;
     if (auto idx = view_.index(gs)) {
@@ -530,49 +580,54 @@ class Rewriter {
       if (auto r = view_.index(read); r && view_.node(*r).op() == "Identity") {
         global_step_read_ = read;
       } else {
-        NodeDef* n = Add(read, "Identity", {gs});
-        SetAttr(n, "T", tensorflow::DT_INT64);
-        global_step_read_ = n->name();
+        global_step_read_ = std::string(Node(read, "Identity", {gs}, {AttrEntry::Type("T", tensorflow::DT_INT64)}));
       }
       return global_step_read_;
     }
-    if (added_.contains(gs)) {
+    if (Emitted(gs)) {
       global_step_read_ = gs + "/read";
       return global_step_read_;
     }
-    HostTensor<int64_t> zero;
-    zero.values = {0};
-    auto [var, read] = Variable(gs, tensorflow::DT_INT64, {}, EncodeTensor(zero));
-    global_step_read_ = read;
+    TensorValue zero;
+    zero.dtype = tensorflow::DT_INT64;
+    zero.has_shape = true;
+    const int64_t z = 0;
+    zero.content = absl::string_view(reinterpret_cast<const char*>(&z), sizeof z);
+    global_step_read_ = std::string(Variable(gs, {}, zero).second);
     return global_step_read_;
   }
 
   // SelectV2(GreaterEqual(global_step, quant_delay), fq, x) in train mode with a delay.
-  std::string Delay(const std::string& scope, const std::string& fq, const std::string& x,
-                    LayerReport* rep) {
+  absl::string_view Delay(absl::string_view scope, absl::string_view fq, absl::string_view x, LayerReport* rep) {
     if (!train_ || opt_.quant_delay <= 0) return fq;
-    const std::string step = GlobalStepRead();
-    std::string delay = ConstI64(scope + "/activate_quant/y", opt_.quant_delay);
-    std::string ge = Binary("GreaterEqual", scope + "/activate_quant", step, delay, tensorflow::DT_INT64);
-    NodeDef* s = Add(scope + "/delayed_quant", "SelectV2", {ge, fq, x});
-    SetAttr(s, "T", tensorflow::DT_FLOAT);
-    rep->inserted.push_back(s->name());
-    return s->name();
+    const std::string step(GlobalStepRead());
+    const absl::string_view delay = ConstI64(absl::StrCat(scope, "/activate_quant/y"), opt_.quant_delay);
+    const absl::string_view ge =
+        Binary("GreaterEqual", absl::StrCat(scope, "/activate_quant"), step, delay, tensorflow::DT_INT64);
+    const absl::string_view s =
+        Node(absl::StrCat(scope, "/delayed_quant"), "SelectV2", {ge, fq, x}, {AttrEntry::Type("T", tensorflow::DT_FLOAT)});
+    rep->inserted.emplace_back(s);
+    return s;
   }
 
   // Activation quantization of tensor x under `scope` with its own EMA range.
-  std::string QuantizeActivation(const std::string& base_scope, const std::string& x, LayerReport* rep) {
-    const std::string scope = FreeScope(base_scope);
+  absl::string_view QuantizeActivation(absl::string_view base_scope, absl::string_view x, LayerReport* rep) {
+    const absl::string_view scope = FreeScope(base_scope);
     RangeVars v = MakeRangeVars(scope, {0.f}, {6.f}, 0);
-    rep->inserted.push_back(v.min_var);
-    rep->inserted.push_back(v.max_var);
+    rep->inserted.emplace_back(v.min_var);
+    rep->inserted.emplace_back(v.max_var);
     if (train_) EmaUpdate(v, x, rep);
-    std::string fq = FakeQuant(v, x, opt_.activation_bits, false, rep);
+    const absl::string_view fq = FakeQuant(v, x, opt_.activation_bits, false, rep);
     return Delay(scope, fq, x, rep);
   }
 
-  absl::Status QuantizeWeights(const std::string& layer_scope, const LayerMatch& l, LayerReport* rep);
+  absl::Status QuantizeWeights(absl::string_view layer_scope, const LayerMatch& l, LayerReport* rep);
   RangeVars& ConcatVars(int concat, LayerReport* rep);
+  // "node" or "node:port", a view that stays valid (interned when it is not a node's name).
+  absl::string_view TensorNameView(int node, int port) {
+    if (port == 0) return view_.node(node).name();
+    return names_.Intern(TensorName(view_, node, port));
+  }
 
   // ---- state ----
   const std::vector<int>* topological_order_;
@@ -581,26 +636,27 @@ class Rewriter {
   tensorflow::GraphDef* out_;
   SerializedGraph* stream_;
   const bool train_;
-  // Names of emitted nodes: views into the NodeDefs' names, or (streaming) into names_.
+  // Names emitted outside an open fresh scope: views into the NodeDefs' names or the stream.
   absl::flat_hash_set<absl::string_view> added_;
-  NameStore names_;
-  struct ScratchPool {
-    std::vector<std::unique_ptr<NodeDef>> nodes;
-    size_t used = 0;
-  };
-  absl::flat_hash_map<std::string, ScratchPool> pools_;  // streaming: by op
-  std::vector<NodeDef*> window_;                         // streaming: emitted, not yet serialized
-  absl::flat_hash_map<int, std::vector<std::string>> edited_;  // streaming: new input lists
-  absl::flat_hash_set<std::string> used_scopes_;
-  std::vector<std::string> update_ops_;
+  // Fresh scopes by name, with the range of what was emitted while each was open.
+  absl::flat_hash_map<absl::string_view, FreshScope> fresh_;
+  absl::string_view open_;                    // the open fresh scope, if any
+  std::vector<absl::string_view> open_names_;  // names emitted under it
+  absl::flat_hash_set<size_t> dirs_;          // hashes of scope prefixes (see Fresh)
+  std::string name_buf_;                      // a renamed node's name until it is stored
+  NameStore names_;                           // scopes, port names, control inputs
+  absl::flat_hash_map<int, std::vector<absl::string_view>> edited_;  // streaming: new input lists
+  absl::flat_hash_set<absl::string_view> used_scopes_;
+  std::vector<absl::string_view> update_ops_;
   std::string global_step_read_;
   int nodes_added_ = 0;
   int fake_quants_ = 0;
   int inputs_edited_ = 0;
   // Layer-output rewiring: node name (port 0) -> replacement tensor.
-  absl::flat_hash_map<std::string, std::string> rewire_;
-  // Weights tensor -> its quantized tensor (shared weights are quantized once).
-  absl::flat_hash_map<std::string, std::pair<std::string, std::string>> weight_quant_;
+  absl::flat_hash_map<absl::string_view, absl::string_view> rewire_;
+  // Weights tensor -> its quantized tensor and the layer that made it (shared weights are
+  // quantized once).
+  absl::flat_hash_map<absl::string_view, std::pair<absl::string_view, absl::string_view>> weight_quant_;
   // Concat node index -> tied range variables.
   absl::flat_hash_map<int, RangeVars> concat_vars_;
 };
@@ -609,19 +665,19 @@ RangeVars& Rewriter::ConcatVars(int concat, LayerReport* rep) {
   auto it = concat_vars_.find(concat);
   if (it != concat_vars_.end()) return it->second;
   const std::string& name = view_.node(concat).name();
-  const std::string scope = FreeScope(name + "/act_quant");
+  const absl::string_view scope = FreeScope(name + "/act_quant");
   RangeVars v = MakeRangeVars(scope, {0.f}, {6.f}, 0);
-  rep->inserted.push_back(v.min_var);
-  rep->inserted.push_back(v.max_var);
+  rep->inserted.emplace_back(v.min_var);
+  rep->inserted.emplace_back(v.max_var);
   // The tied range tracks the concat's output (the union of its inputs).
   if (train_) EmaUpdate(v, name, rep);
   return concat_vars_.emplace(concat, std::move(v)).first->second;
 }
 
-absl::Status Rewriter::QuantizeWeights(const std::string& layer_scope, const LayerMatch& l,
+absl::Status Rewriter::QuantizeWeights(absl::string_view layer_scope, const LayerMatch& l,
                                        LayerReport* rep) {
   const NodeDef& weighted = view_.node(l.weighted);
-  const std::string wt = TensorName(view_, l.weights.node, l.weights.port);
+  const absl::string_view wt = TensorNameView(l.weights.node, l.weights.port);
   const int slot = weighted.op() == "Conv2DBackpropInput" ? 1 : 1;
   if (auto it = weight_quant_.find(wt); it != weight_quant_.end()) {
     SetOriginalInput(l.weighted, slot, it->second.first);
@@ -667,10 +723,10 @@ absl::Status Rewriter::QuantizeWeights(const std::string& layer_scope, const Lay
     }
   }
 
-  const std::string scope = FreeScope(layer_scope + "/weights_quant");
-  std::string q_in = wt;
+  const absl::string_view scope = FreeScope(absl::StrCat(layer_scope, "/weights_quant"));
+  absl::string_view q_in = wt;
   if (depthwise_reshape) {
-    q_in = Reshape(scope + "/Reshape", wt,
+    q_in = Reshape(absl::StrCat(scope, "/Reshape"), wt,
                    {static_cast<int32_t>((*shape)[0]), static_cast<int32_t>((*shape)[1]), 1, channels});
   }
   // Initial range: train mode [-6, 6] (the last-value update overwrites it on the first
@@ -703,19 +759,19 @@ absl::Status Rewriter::QuantizeWeights(const std::string& layer_scope, const Lay
     }
   }
   RangeVars v = MakeRangeVars(scope, init_min, init_max, channels);
-  rep->inserted.push_back(v.min_var);
-  rep->inserted.push_back(v.max_var);
+  rep->inserted.emplace_back(v.min_var);
+  rep->inserted.emplace_back(v.max_var);
   if (train_) LastValueUpdate(v, q_in, opt_.symmetric, opt_.weight_bits, opt_.narrow_range_weights, rep);
-  std::string fq = FakeQuant(v, q_in, opt_.weight_bits, opt_.narrow_range_weights, rep);
-  std::string outq = Delay(scope, fq, q_in, rep);
+  const absl::string_view fq = FakeQuant(v, q_in, opt_.weight_bits, opt_.narrow_range_weights, rep);
+  absl::string_view outq = Delay(scope, fq, q_in, rep);
   if (depthwise_reshape) {
     std::vector<int32_t> back;
     for (int64_t d : *shape) back.push_back(static_cast<int32_t>(d));
-    outq = Reshape(scope + "/Reshape_1", outq, back);
+    outq = Reshape(absl::StrCat(scope, "/Reshape_1"), outq, back);
   }
   SetOriginalInput(l.weighted, slot, outq);
   ++inputs_edited_;
-  weight_quant_.emplace(wt, std::make_pair(outq, layer_scope));
+  weight_quant_.emplace(wt, std::make_pair(outq, names_.Intern(layer_scope)));
   rep->weights_quantized = true;
   return absl::OkStatus();
 }
@@ -749,8 +805,11 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
     if (stream_ == nullptr) {
       out_->mutable_node()->Reserve(static_cast<int>(std::min<size_t>(original + expected, INT32_MAX / 2)));
     }
-    added_.reserve(expected);
   }
+  // Scope prefixes of the input's names: a quantization scope none of them lies under is
+  // fresh (see Fresh).
+  dirs_.reserve(static_cast<size_t>(original) / 4 + 16);
+  for (int i = 0; i < original; ++i) AddDirs(view_.node(i).name());
   std::vector<LayerMatch> layers;
   for (auto it = ms.matches.rbegin(); it != ms.matches.rend(); ++it) {
     layers.push_back(patterns::DecodeLayer(*it));
@@ -788,7 +847,6 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   int already = 0;
   absl::flat_hash_set<int> tied_done;
   for (const LayerMatch& l : layers) {
-    Flush();  // a safe point: nothing points into the window here
     LayerReport rep;
     const NodeDef& weighted = view_.node(l.weighted);
     rep.pattern = patterns::kLayerPatternName;
@@ -842,12 +900,12 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
       rep.skipped.push_back("output: already quantized");
       ++already;
     } else {
-      const std::string x = view_.node(l.output).name();
-      std::string q;
+      const absl::string_view x = view_.node(l.output).name();
+      absl::string_view q;
       if (auto t = tied_to_concat.find(l.output); t != tied_to_concat.end()) {
         RangeVars& v = ConcatVars(t->second, &rep);
-        const std::string scope = FreeScope(layer_scope + "/act_quant");
-        std::string fq = FakeQuant(v, x, opt_.activation_bits, false, &rep, scope);
+        const absl::string_view scope = FreeScope(layer_scope + "/act_quant");
+        const absl::string_view fq = FakeQuant(v, x, opt_.activation_bits, false, &rep, scope);
         q = Delay(scope, fq, x, &rep);
         tied_done.insert(l.output);
         rep.notes.push_back(absl::StrCat("output range tied to concat '", view_.node(t->second).name(), "'"));
@@ -876,7 +934,6 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   // Model inputs.
   if (opt_.quantize_inputs) {
     for (int i : view_.Placeholders()) {
-      Flush();  // a safe point: nothing points into the window here
       const NodeDef& p = view_.node(i);
       auto dt = GetAttrOr<DataType>(p, "dtype", tensorflow::DT_INVALID);
       LayerReport rep;
@@ -901,7 +958,6 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
   // ConcatV2: every data input quantized with the concat's tied range.
   for (int c : concats) {
-    Flush();  // a safe point: nothing points into the window here
     LayerReport rep;
     const std::string& cname = view_.node(c).name();
     rep.name = cname;
@@ -927,15 +983,14 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
         rep.notes.push_back(absl::StrCat("input ", k, " '", view_.node(p).name(), "': layer output quantized with the tied range"));
         continue;
       }
-      const std::string orig = TensorName(view_, p, fanin[k].port);
-      std::string in = orig;
+      absl::string_view in = TensorNameView(p, fanin[k].port);
       if (fanin[k].port == 0) {
-        if (auto r = rewire_.find(orig); r != rewire_.end()) in = r->second;
+        if (auto r = rewire_.find(in); r != rewire_.end()) in = r->second;
       }
       RangeVars& v = ConcatVars(c, &rep);
-      const std::string scope = FreeScope(absl::StrCat(cname, "/act_quant/input_", k));
-      std::string fq = FakeQuant(v, in, opt_.activation_bits, false, &rep, scope);
-      std::string q = Delay(scope, fq, in, &rep);
+      const absl::string_view scope = FreeScope(absl::StrCat(cname, "/act_quant/input_", k));
+      const absl::string_view fq = FakeQuant(v, in, opt_.activation_bits, false, &rep, scope);
+      const absl::string_view q = Delay(scope, fq, in, &rep);
       SetOriginalInput(c, k, q);
       ++inputs_edited_;
     }
@@ -958,17 +1013,23 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
           return absl::InvalidArgumentError(absl::StrCat("node '", opt_.update_ops, "' (", view_.node(*idx).op(),
                                                          "): the update group must be a NoOp"));
         }
-        for (const std::string& u : update_ops_) AddOriginalInput(*idx, "^" + u);
+        for (absl::string_view u : update_ops_) AddOriginalInput(*idx, absl::StrCat("^", u));
       } else {
-        NodeDef* group = Add(opt_.update_ops, "NoOp", {});
-        for (const std::string& u : update_ops_) group->add_input("^" + u);
+        std::string controls;  // "^u" for each update, in one buffer
+        for (absl::string_view u : update_ops_) absl::StrAppend(&controls, "^", u);
+        std::vector<absl::string_view> inputs;
+        inputs.reserve(update_ops_.size());
+        size_t at = 0;
+        for (absl::string_view u : update_ops_) {
+          inputs.emplace_back(controls.data() + at, u.size() + 1);
+          at += u.size() + 1;
+        }
+        Node(opt_.update_ops, "NoOp", inputs, {});
       }
     }
   }
-  if (stream_ != nullptr) {
-    Flush(/*force=*/true);
-    WriteOriginals(original);
-  }
+  CloseScope();
+  if (stream_ != nullptr) WriteOriginals(original);
   result.changed = changed;
   result.fake_quant_inserted = fake_quants_;
   result.nodes_added = nodes_added_;

@@ -15,6 +15,7 @@ using google::protobuf::io::CodedOutputStream;
 char* SerializedGraph::Grow(size_t n) {
   if (chunks_.empty() || chunks_.back().capacity - chunks_.back().used < n) {
     Chunk c;
+    c.start = size_;
     c.capacity = std::max(kChunkBytes, n);
     c.data.reset(new char[c.capacity]);
     chunks_.push_back(std::move(c));
@@ -24,6 +25,36 @@ char* SerializedGraph::Grow(size_t n) {
   c.used += n;
   size_ += n;
   return p;
+}
+
+namespace {
+
+// A varint at p (< limit), or nullptr when malformed.
+const char* ReadVarint(const char* p, const char* limit, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; p < limit && shift < 64; shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(*p++);
+    *v |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if ((b & 0x80) == 0) return p;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const char* SerializedGraph::NodeRecordName(const char* p, const char* limit, absl::string_view* name) {
+  if (p >= limit || static_cast<uint8_t>(*p) != 0x0A) return nullptr;  // GraphDef.node
+  uint64_t len;
+  p = ReadVarint(p + 1, limit, &len);
+  if (p == nullptr || len > static_cast<uint64_t>(limit - p)) return nullptr;
+  const char* end = p + len;
+  *name = absl::string_view();
+  uint64_t name_len;
+  if (p < end && static_cast<uint8_t>(*p) == 0x0A) {  // NodeDef.name first, as encoders write it
+    const char* q = ReadVarint(p + 1, end, &name_len);
+    if (q != nullptr && name_len <= static_cast<uint64_t>(end - q)) *name = absl::string_view(q, name_len);
+  }
+  return end;
 }
 
 std::vector<absl::string_view> SerializedGraph::pieces() const {

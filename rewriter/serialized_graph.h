@@ -4,7 +4,9 @@
 // than a chunk. The bytes parse as a GraphDef (repeated fields may come in any order).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +30,15 @@ class SerializedGraph {
   // `node` with its inputs replaced by `inputs`, without copying the node.
   void AppendNodeWithInputs(const tensorflow::NodeDef& node, const std::vector<absl::string_view>& inputs);
 
+  // Room for n more bytes at the end, for an encoder that writes a whole record there
+  // (rewriter/node_encoder.h). The bytes never move while the graph lives.
+  uint8_t* AppendRaw(size_t n) { return reinterpret_cast<uint8_t*>(Grow(n)); }
+  // Calls fn(name) for the name of each GraphDef.node record in [begin, end) (offsets as size()
+  // gave them, at record boundaries; records whose first field is not the name are skipped),
+  // until fn returns true. Returns whether it did.
+  template <typename Fn>
+  bool AnyNodeName(size_t begin, size_t end, Fn fn) const;
+
   size_t size() const { return size_; }
   // The bytes, in order, in pieces.
   std::vector<absl::string_view> pieces() const;
@@ -39,7 +50,10 @@ class SerializedGraph {
   // Room for n more bytes at the end of the last chunk (a new chunk when it is full).
   char* Grow(size_t n);
   static constexpr size_t kChunkBytes = size_t{16} << 20;
+  // Decodes the node record at p (< limit): its name (empty if not first) and its end.
+  static const char* NodeRecordName(const char* p, const char* limit, absl::string_view* name);
   struct Chunk {
+    size_t start = 0;  // offset of data[0] in the whole
     std::unique_ptr<char[]> data;  // not zero-filled: only [0, used) is ever read
     size_t capacity = 0;
     size_t used = 0;
@@ -48,6 +62,23 @@ class SerializedGraph {
   size_t size_ = 0;
   bool deterministic_ = false;
 };
+
+template <typename Fn>
+bool SerializedGraph::AnyNodeName(size_t begin, size_t end, Fn fn) const {
+  for (const Chunk& c : chunks_) {
+    if (c.start + c.used <= begin) continue;
+    if (c.start >= end) break;
+    const char* p = c.data.get() + (begin > c.start ? begin - c.start : 0);
+    const char* limit = c.data.get() + (std::min(end, c.start + c.used) - c.start);
+    while (p < limit) {
+      absl::string_view name;
+      p = NodeRecordName(p, limit, &name);
+      if (p == nullptr) return false;  // not a node record: stop
+      if (!name.empty() && fn(name)) return true;
+    }
+  }
+  return false;
+}
 
 // Interned strings with stable addresses (views stay valid while the store lives): chunks
 // of characters, no per-string allocation.
