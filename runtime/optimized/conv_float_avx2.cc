@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 
 #include "runtime/optimized/conv_float_packed.h"
 #include "runtime/optimized/microkernel_f32_avx2.h"
+#include "runtime/optimized/on_demand_rows.h"
 #include "runtime/thread_pool.h"
 
 namespace tfqat::runtime::optimized {
@@ -77,6 +79,14 @@ size_t FloatImageBytes(const ConvGeometry& g) {
   return (static_cast<size_t>(g.batches) * fi.h * fi.w * g.in_d * sizeof(float) + 63) / 64 * 64;
 }
 
+// Output row tiles: 6 pixels, except that a row remainder of 1 or 2 pixels is merged with the
+// last full tile and split evenly (7 = 4 + 3, 8 = 4 + 4): a 1- or 2-row tile has too few
+// accumulators to hide the vaddps latency (3 cycles per k for 1/6 or 1/3 of the work), a 3- or
+// 4-row tile still issues at the full rate.
+static int FloatTileRows(int remaining) {
+  return remaining == 7 || remaining == 8 ? 4 : std::min(6, remaining);
+}
+
 void ConvFloatAvx2(const ConvGeometry& g, const PackedFloatConv& w, const ActivationRange& act,
                    const float* input, float* output, const KernelContext& ctx) {
   const FloatImage fi = FloatImage::Of(g);
@@ -85,19 +95,12 @@ void ConvFloatAvx2(const ConvGeometry& g, const PackedFloatConv& w, const Activa
   // use every row and column), the padded image is the input itself: no copy.
   const bool is_input = g.pad_h == 0 && g.pad_w == 0 && fi.h == g.in_h && fi.w == g.in_w;
   const float* image = is_input ? input : reinterpret_cast<const float*>(ctx.scratch);
-  if (!is_input) {
-    float* dst = reinterpret_cast<float*>(ctx.scratch);
-    const int64_t image_rows = static_cast<int64_t>(g.batches) * fi.h;
-    // Small images are copied by the caller alone: a pool wake-up (~25 us here) costs more
-    // than the copy (kSerialCopyBytes of int16/float take ~10 us).
-    const int convert_tasks = FloatImageBytes(g) <= kSerialCopyBytes
-                                  ? 1
-                                  : static_cast<int>(std::min<int64_t>(threads, image_rows));
-    ParallelFor(ctx.pool, convert_tasks, [&](int t) {
-      CopyRows(g, fi, input, image_rows * t / convert_tasks, image_rows * (t + 1) / convert_tasks,
-               dst);
-    });
-  }
+  float* dst = reinterpret_cast<float*>(ctx.scratch);
+  const int64_t image_rows = static_cast<int64_t>(g.batches) * fi.h;
+  // The padded image is built row by row on demand (on_demand_rows.h), in the compute's
+  // parallel region.
+  std::unique_ptr<OnDemandRows> on_demand;
+  if (!is_input) on_demand = std::make_unique<OnDemandRows>(image_rows);
   const __m256 lo = _mm256_set1_ps(act.float_act_min), hi = _mm256_set1_ps(act.float_act_max);
   const int64_t pix_bytes = static_cast<int64_t>(g.in_d) * 4;
   const int64_t lda_bytes = pix_bytes * g.stride_w, seg_bytes = pix_bytes * fi.w;
@@ -108,10 +111,15 @@ void ConvFloatAvx2(const ConvGeometry& g, const PackedFloatConv& w, const Activa
   ParallelFor(ctx.pool, tasks, [&](int) {
     for (int64_t row; (row = next.fetch_add(1, std::memory_order_relaxed)) < rows;) {
       const int64_t b = row / g.out_h, oy = row % g.out_h;
-      const float* a_row = image + (b * fi.h + oy * g.stride_h) * fi.w * g.in_d;
+      const int64_t first = b * fi.h + oy * g.stride_h;
+      if (on_demand) {
+        on_demand->Ensure(first, first + g.f_h,
+                          [&](int64_t r) { CopyRows(g, fi, input, r, r + 1, dst); });
+      }
+      const float* a_row = image + first * fi.w * g.in_d;
       float* out_row = output + row * g.out_w * w.n;
-      for (int x0 = 0; x0 < g.out_w; x0 += 6) {
-        const int mr = std::min(6, g.out_w - x0);
+      for (int x0 = 0, mr; x0 < g.out_w; x0 += mr) {
+        mr = FloatTileRows(g.out_w - x0);
         const float* a = a_row + static_cast<int64_t>(x0) * g.stride_w * g.in_d;
         for (int p = 0; p < w.panels; ++p) {
           const float* bp = w.data.data() + static_cast<int64_t>(p) * w.k * kGemmNr;

@@ -15,6 +15,7 @@
 
 #include "runtime/optimized/gemm_packed.h"
 #include "runtime/optimized/gemm_tile_avx2.h"
+#include "runtime/optimized/on_demand_rows.h"
 #include "runtime/thread_pool.h"
 
 namespace tfqat::runtime::optimized {
@@ -35,17 +36,6 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
 
   const int64_t image_rows = static_cast<int64_t>(g.batches) * pi.h;
   std::memset(image + image_rows * pi.w * g.in_d, 0, kImageSlackBytes);
-  // Small images are copied by the caller alone: a pool wake-up (~25 us here) costs more
-  // than the copy (kSerialCopyBytes of int16/float take ~10 us).
-  const int convert_tasks =
-      ImplicitImageBytes(g) <= kSerialCopyBytes
-          ? 1
-          : static_cast<int>(std::min<int64_t>(threads, image_rows));
-  ParallelFor(ctx.pool, convert_tasks, [&](int t) {
-    ConvertImageRows(g, pi, input, offset, image_rows * t / convert_tasks,
-                     image_rows * (t + 1) / convert_tasks, image);
-  });
-
   const Epilogue e{_mm256_set1_epi32(output_offset), _mm256_set1_epi32(act_min),
                    _mm256_set1_epi32(act_max)};
   const int64_t pix_bytes = static_cast<int64_t>(g.in_d) * 2;
@@ -72,7 +62,6 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
   if (g.f_h == 1 && g.f_w == 1 && g.stride_h == 1 && g.stride_w == 1 && pi.w == g.in_w &&
       pi.h == g.in_h) {
     const int64_t pixels = g.Rows();
-    const int64_t tiles = (pixels + kGemmMr - 1) / kGemmMr;
     // Chunks of 8 tiles handed out dynamically (see below).
     const int64_t chunk = 8 * kGemmMr, chunks = (pixels + chunk - 1) / chunk;
     std::atomic<int64_t> next{0};
@@ -80,11 +69,19 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
     ParallelFor(ctx.pool, tasks, [&](int) {
       for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
         const int64_t p0 = c * chunk, p1 = std::min(pixels, p0 + chunk);
+        // The chunk's pixels are widened right before use (hot in L1, and shared by the
+        // threads). An odd depth reads one value past a pixel against a 0 weight: any value.
+        ConvertRow(input + p0 * g.in_d, static_cast<int>((p1 - p0) * g.in_d), offset,
+                   image + p0 * g.in_d);
         run(image + p0 * g.in_d, output + p0 * w.n, p1 - p0);
       }
     });
     return;
   }
+  // Image rows are built on demand by the threads that need them (on_demand_rows.h). An odd
+  // filter-row length reads one value past the window (next pixel or row) against a 0 weight,
+  // so it does not matter whether that row is built yet.
+  OnDemandRows on_demand(image_rows);
   const int64_t rows = static_cast<int64_t>(g.batches) * g.out_h;
   // Output rows are handed out one at a time from a shared counter rather than in fixed ranges:
   // on a shared machine a descheduled thread then costs only its current row (the integers do
@@ -94,7 +91,11 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
   ParallelFor(ctx.pool, tasks, [&](int) {
     for (int64_t row; (row = next.fetch_add(1, std::memory_order_relaxed)) < rows;) {
       const int64_t b = row / g.out_h, oy = row % g.out_h;
-      const int16_t* a = image + (b * pi.h + oy * g.stride_h) * pi.w * g.in_d;
+      const int64_t first = b * pi.h + oy * g.stride_h;
+      on_demand.Ensure(first, first + g.f_h, [&](int64_t r) {
+        ConvertImageRows(g, pi, input, offset, r, r + 1, image);
+      });
+      const int16_t* a = image + first * pi.w * g.in_d;
       run(a, output + row * g.out_w * w.n, g.out_w);
     }
   });

@@ -1,7 +1,8 @@
 // Exact integer Winograd F(2x2, 3x3) for 3x3 stride-1 int8/uint8 convs on AVX2
 // (docs/runtime_optimized.md, gemm_packed.h for why it is exact). Per call:
-//   1. the input is copied once into scratch as a zero-padded int16 image with the input offset
-//      applied (2 * tiles + 2 pixels per side, so every 4x4 tile window is inside);
+//   1. the input is copied into scratch as a zero-padded int16 image with the input offset
+//      applied (2 * tiles + 2 pixels per side, so every 4x4 tile window is inside), row by row
+//      on demand by the thread whose tile block first needs a row;
 //   2. blocks of 2x2-output tiles are handed out to threads; per block:
 //      V[xi][tile][c] = (B^T d B)[xi] for the tile's 4x4 window d (int16, |V| <= 4 * 255),
 //      M[xi] = V[xi] x 4U[xi] for the 16 positions xi: the 6x16 int16 micro-kernel with k = in_d,
@@ -15,6 +16,7 @@
 
 #include "runtime/optimized/gemm_packed.h"
 #include "runtime/optimized/gemm_tile_avx2.h"
+#include "runtime/optimized/on_demand_rows.h"
 #include "runtime/optimized/winograd_layout.h"
 #include "runtime/thread_pool.h"
 
@@ -78,12 +80,24 @@ template <bool kVnni>
 void GemmTile(int mr, const int16_t* a, int64_t lda_bytes, int pairs, const int16_t* b,
               int32_t* acc) {
   switch (mr) {
-    case 1: GemmTile6x16<1, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc); break;
-    case 2: GemmTile6x16<2, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc); break;
-    case 3: GemmTile6x16<3, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc); break;
-    case 4: GemmTile6x16<4, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc); break;
-    case 5: GemmTile6x16<5, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc); break;
-    default: GemmTile6x16<6, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc); break;
+    case 1:
+      GemmTile6x16<1, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
+      break;
+    case 2:
+      GemmTile6x16<2, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
+      break;
+    case 3:
+      GemmTile6x16<3, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
+      break;
+    case 4:
+      GemmTile6x16<4, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
+      break;
+    case 5:
+      GemmTile6x16<5, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
+      break;
+    default:
+      GemmTile6x16<6, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
+      break;
   }
 }
 
@@ -135,8 +149,8 @@ void BlockOutputs(const ConvGeometry& g, const WinogradLayout& l, const PackedGe
     const int n0 = p * kGemmNr, ncols = std::min(kGemmNr, w.n - n0);
     const ChannelConsts k0 = LoadChannelConsts(w, n0), k1 = LoadChannelConsts(w, n0 + 8);
     for (int i = 0; i < count; ++i) {
-      const int32_t* mi = m + (static_cast<int64_t>(i / kGemmMr) * l.panels + p) * 96 +
-                          (i % kGemmMr) * kGemmNr;
+      const int32_t* mi =
+          m + (static_cast<int64_t>(i / kGemmMr) * l.panels + p) * 96 + (i % kGemmMr) * kGemmNr;
       __m256i lo[2][2], hi[2][2];
       OutputTransform8(mi, xi_stride, lo);
       OutputTransform8(mi + 8, xi_stride, hi);
@@ -164,21 +178,20 @@ void ConvWinograd(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
   uint8_t* scratch = static_cast<uint8_t*>(ctx.scratch);
   int16_t* image = reinterpret_cast<int16_t*>(scratch);
   // As many threads as the scratch has block buffers for (it was sized for w.threads).
-  const int64_t fit = (static_cast<int64_t>(ctx.scratch_bytes) - static_cast<int64_t>(l.image_bytes)) /
-                      static_cast<int64_t>(l.v_bytes + l.m_bytes);
-  const int threads = ctx.pool == nullptr
-                          ? 1
-                          : static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(ctx.num_threads, fit)));
+  const int64_t fit =
+      (static_cast<int64_t>(ctx.scratch_bytes) - static_cast<int64_t>(l.image_bytes)) /
+      static_cast<int64_t>(l.v_bytes + l.m_bytes);
+  const int threads =
+      ctx.pool == nullptr
+          ? 1
+          : static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(ctx.num_threads, fit)));
   const PaddedImage pi{l.img_h, l.img_w};
-  const int64_t image_rows = static_cast<int64_t>(g.batches) * pi.h;
-  const int convert_tasks = l.image_bytes <= kSerialCopyBytes
-                                ? 1
-                                : static_cast<int>(std::min<int64_t>(threads, image_rows));
-  ParallelFor(ctx.pool, convert_tasks, [&](int t) {
-    ConvertImageRows(g, pi, input, static_cast<int16_t>(input_offset),
-                     image_rows * t / convert_tasks, image_rows * (t + 1) / convert_tasks, image);
-  });
-
+  // Image rows are built on demand by the threads whose tile blocks need them.
+  OnDemandRows on_demand(static_cast<int64_t>(g.batches) * pi.h);
+  const int64_t per_image = l.tiles_h * l.tiles_w;
+  auto image_row = [&](int64_t t) {
+    return (t / per_image) * pi.h + 2 * ((t % per_image) / l.tiles_w);
+  };
   const Epilogue e{_mm256_set1_epi32(output_offset), _mm256_set1_epi32(act_min),
                    _mm256_set1_epi32(act_max)};
   const int64_t blocks = (l.tiles + l.block - 1) / l.block;
@@ -191,6 +204,9 @@ void ConvWinograd(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
     for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
       const int64_t t0 = blk * l.block;
       const int count = static_cast<int>(std::min<int64_t>(l.block, l.tiles - t0));
+      on_demand.Ensure(image_row(t0), image_row(t0 + count - 1) + 4, [&](int64_t r) {
+        ConvertImageRows(g, pi, input, static_cast<int16_t>(input_offset), r, r + 1, image);
+      });
       InputTransform(g, l, image, t0, count, v);
       if (w.use_avxvnni) {
         BlockGemms<true>(l, w, v, count, m);
@@ -209,10 +225,9 @@ void ConvWinogradInt8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int
                           const int8_t* input, int8_t* output, const KernelContext& ctx) {
   ConvWinograd<int8_t>(g, w, input_offset, output_offset, act_min, act_max, input, output, ctx);
 }
-void ConvWinogradUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w,
-                           int32_t input_offset, int32_t output_offset, int32_t act_min,
-                           int32_t act_max, const uint8_t* input, uint8_t* output,
-                           const KernelContext& ctx) {
+void ConvWinogradUint8Avx2(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_offset,
+                           int32_t output_offset, int32_t act_min, int32_t act_max,
+                           const uint8_t* input, uint8_t* output, const KernelContext& ctx) {
   ConvWinograd<uint8_t>(g, w, input_offset, output_offset, act_min, act_max, input, output, ctx);
 }
 

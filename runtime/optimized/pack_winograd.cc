@@ -35,7 +35,8 @@ void PackWinogradWeights(const T* filter, const ConvGeometry& g, int32_t weights
       int32_t f[3][3];
       for (int y = 0; y < 3; ++y)
         for (int x = 0; x < 3; ++x)
-          f[y][x] = static_cast<int32_t>(filter[((static_cast<size_t>(n) * 3 + y) * 3 + x) * g.in_d + c]) +
+          f[y][x] = static_cast<int32_t>(
+                        filter[((static_cast<size_t>(n) * 3 + y) * 3 + x) * g.in_d + c]) +
                     weights_offset;
       for (int a = 0; a < 4; ++a)
         for (int b = 0; b < 4; ++b) {

@@ -18,7 +18,8 @@ struct WinogradLayout {
   int panels = 0;                    // 16-channel output panels
   int block = 0;                     // tiles per block, a multiple of kGemmMr
   size_t image_bytes = 0;            // the padded image, 64-byte multiple
-  size_t v_bytes = 0, m_bytes = 0;   // one thread's V [16][block][cp] int16, M [16][block/6][panels][6][16] int32
+  size_t v_bytes = 0,
+         m_bytes = 0;  // one thread's V [16][block][cp] int16, M [16][block/6][panels][6][16] int32
 
   static WinogradLayout Of(const ConvGeometry& g) {
     WinogradLayout l;

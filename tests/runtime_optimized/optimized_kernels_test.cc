@@ -413,7 +413,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ConvFloatTest,
                                            ConvCase{2, 11, 13, 3, 17, 5, 5, 1, 1, false, 3, Extreme::kRandom},
                                            ConvCase{1, 12, 10, 7, 33, 3, 3, 2, 1, true, 2, Extreme::kRandom},
                                            ConvCase{2, 12, 12, 1, 16, 5, 5, 1, 1, true, 1, Extreme::kRandom},
-                                           ConvCase{1, 4, 23, 4, 48, 3, 3, 1, 1, false, 4, Extreme::kRandom}),
+                                           ConvCase{1, 4, 23, 4, 48, 3, 3, 1, 1, false, 4, Extreme::kRandom},
+                                           // Row widths 14 (6 + 4 + 4) and 13 (6 + 4 + 3: row
+                                           // remainders of 2 and 1 are split), 2-3 batches and
+                                           // threads building the padded rows on demand.
+                                           ConvCase{2, 6, 14, 16, 24, 3, 3, 1, 1, true, 2, Extreme::kRandom},
+                                           ConvCase{3, 5, 13, 8, 16, 3, 3, 1, 1, true, 3, Extreme::kRandom},
+                                           ConvCase{2, 9, 16, 5, 16, 3, 3, 2, 1, true, 4, Extreme::kRandom}),
                          [](const auto& info) { return info.param.Name(); });
 
 // DEPTHWISE_CONV_2D (depth multiplier 1): padded int16 image + paired taps, vs the reference.
