@@ -162,8 +162,12 @@ void BlockOutputs(const ConvGeometry& g, const WinogradLayout& l, const PackedGe
         for (int s = 0; s < 2; ++s) {
           const int64_t ox = 2 * tx + s;
           if (ox >= g.out_w) break;
-          StoreRow<T>(lo[r][s], hi[r][s], k0, k1, e,
-                      output + ((b * g.out_h + oy) * g.out_w + ox) * w.n + n0, ncols);
+          T* o = output + ((b * g.out_h + oy) * g.out_w + ox) * w.n + n0;
+          if (w.any_left_shift) {
+            StoreRow<T, true>(lo[r][s], hi[r][s], k0, k1, e, o, ncols);
+          } else {
+            StoreRow<T, false>(lo[r][s], hi[r][s], k0, k1, e, o, ncols);
+          }
         }
       }
     }

@@ -84,8 +84,13 @@ struct PackedGemmWeights {
   size_t winograd_scratch = 0;  // image + per-thread transform buffers for `threads` threads
   std::vector<int16_t, CacheAlignedAllocator<int16_t>> winograd_data;
   std::vector<int16_t, CacheAlignedAllocator<int16_t>> data;
-  // Per-channel epilogue, padded to panels * 16: bias, multiplier, left shift, right shift.
+  // Per-channel epilogue, padded to panels * 16: bias, multiplier, left shift, right shift, and
+  // what the vector epilogue derives from them (requantize_avx2.h), precomputed so that a tile
+  // only loads them: the odd lanes' multipliers moved to the even lanes (vpmuldq reads those),
+  // the rounding mask 2^right_shift - 1 and half of it.
   std::vector<int32_t> bias, multiplier, left_shift, right_shift;
+  std::vector<int32_t> multiplier_odd, round_mask, round_half;
+  bool any_left_shift = false;  // some channel's multiplier is > 1 (left_shift > 0)
 
   // Scratch bytes one thread needs (one im2col block of int16 rows).
   size_t ScratchPerThread() const {

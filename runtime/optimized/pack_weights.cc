@@ -35,11 +35,22 @@ bool PackGemmWeights(const T* filter, int n, int k, int32_t weights_offset, cons
   w.multiplier.assign(padded, 0);
   w.left_shift.assign(padded, 0);
   w.right_shift.assign(padded, 0);
+  w.any_left_shift = false;
   for (int c = 0; c < n; ++c) {
     w.bias[c] = bias ? bias[c] : 0;
     w.multiplier[c] = multiplier[c];
     w.left_shift[c] = shift[c] > 0 ? shift[c] : 0;
     w.right_shift[c] = shift[c] > 0 ? 0 : std::min(-shift[c], 31);
+    w.any_left_shift = w.any_left_shift || w.left_shift[c] > 0;
+  }
+  w.multiplier_odd.assign(padded, 0);
+  w.round_mask.assign(padded, 0);
+  w.round_half.assign(padded, 0);
+  for (size_t c = 0; c < padded; ++c) {
+    if (c % 2 == 0) w.multiplier_odd[c] = w.multiplier[c + 1];
+    const uint32_t mask = (uint32_t{1} << w.right_shift[c]) - 1;
+    w.round_mask[c] = static_cast<int32_t>(mask);
+    w.round_half[c] = static_cast<int32_t>(mask >> 1);
   }
   return true;
 }

@@ -21,16 +21,8 @@ inline ChannelConsts LoadChannelConsts(const PackedGemmWeights& w, int n) {
   auto ld = [n](const std::vector<int32_t>& v) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.data() + n));
   };
-  ChannelConsts c;
-  c.bias = ld(w.bias);
-  c.mult = ld(w.multiplier);
-  c.mult_odd = _mm256_srli_epi64(c.mult, 32);
-  c.lshift = ld(w.left_shift);
-  c.rshift = ld(w.right_shift);
-  const __m256i one = _mm256_set1_epi32(1);
-  c.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, c.rshift), one);
-  c.half_mask = _mm256_srli_epi32(c.mask, 1);
-  return c;
+  return {ld(w.bias),       ld(w.multiplier), ld(w.multiplier_odd), ld(w.left_shift),
+          ld(w.right_shift), ld(w.round_mask), ld(w.round_half)};
 }
 
 // SaturatingRoundingDoublingHighMul(x, m) for m >= 0 (never saturates then), then
@@ -39,8 +31,12 @@ inline ChannelConsts LoadChannelConsts(const PackedGemmWeights& w, int n) {
 // ceil((p + 1 - 2^30) / 2^31) = floor((p + 2^30) / 2^31), so both signs are floor((p + 2^30) / 2^31):
 // bits 31..62 of the signed 64-bit p + 2^30 (|p| < 2^62). vpmuldq forms p on even lanes (a 31-bit
 // right shift takes the bits) and on odd lanes (a 1-bit left shift moves them into the high dword).
+// kLeftShift = false: every channel's left shift is 0 (PackedGemmWeights::any_left_shift), the
+// shift is skipped.
+template <bool kLeftShift = true>
 inline __m256i RequantizeAvx2(__m256i x, const ChannelConsts& c) {
-  x = _mm256_sllv_epi32(_mm256_add_epi32(x, c.bias), c.lshift);
+  x = _mm256_add_epi32(x, c.bias);
+  if constexpr (kLeftShift) x = _mm256_sllv_epi32(x, c.lshift);
   const __m256i round = _mm256_set1_epi64x(1LL << 30);
   const __m256i p_even = _mm256_add_epi64(_mm256_mul_epi32(x, c.mult), round);
   const __m256i p_odd =
@@ -59,11 +55,11 @@ struct Epilogue {
 };
 
 // Requantizes one row of 16 accumulators (channels c0: first 8, c1: next 8) and stores ncols.
-template <typename T>
+template <typename T, bool kLeftShift = true>
 inline void StoreRow(const __m256i acc0, const __m256i acc1, const ChannelConsts& k0,
                      const ChannelConsts& k1, const Epilogue& e, T* out, int ncols) {
-  __m256i c0 = RequantizeAvx2(acc0, k0);
-  __m256i c1 = RequantizeAvx2(acc1, k1);
+  __m256i c0 = RequantizeAvx2<kLeftShift>(acc0, k0);
+  __m256i c1 = RequantizeAvx2<kLeftShift>(acc1, k1);
   c0 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(c0, e.zp), e.lo), e.hi);
   c1 = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(c1, e.zp), e.lo), e.hi);
   const __m256i s16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(c0, c1), 0xD8);

@@ -40,12 +40,15 @@ struct ConvCase {
   bool same;
   int threads;
   Extreme extreme;
+  // One channel's multiplier > 1 (a left shift); false: every multiplier < 1, so the epilogue
+  // skips the left shift (PackedGemmWeights::any_left_shift).
+  bool left_shift = true;
   std::string Name() const {
     return "b" + std::to_string(batches) + "_" + std::to_string(h) + "x" + std::to_string(w) + "x" +
            std::to_string(in_d) + "to" + std::to_string(out_d) + "_k" + std::to_string(fh) + "x" +
            std::to_string(fw) + "_s" + std::to_string(stride) + "_d" + std::to_string(dil) +
            (same ? "_same" : "_valid") + "_t" + std::to_string(threads) +
-           (extreme == Extreme::kMaxMagnitude ? "_extreme" : "");
+           (extreme == Extreme::kMaxMagnitude ? "_extreme" : "") + (left_shift ? "" : "_nolshift");
   }
 };
 
@@ -53,14 +56,14 @@ struct ConvCase {
 // Scales keep the outputs spread over the type's range for a reduction of length k; the last of
 // several channels gets a multiplier > 1 (left shift path).
 void Multipliers(std::mt19937& rng, int n, int k, std::vector<int32_t>* mult,
-                 std::vector<int32_t>* shift) {
+                 std::vector<int32_t>* shift, bool left_shift = true) {
   std::uniform_real_distribution<double> scale(0.3 * 30 / (std::sqrt(k) * 16384.0),
                                                3.0 * 30 / (std::sqrt(k) * 16384.0));
   mult->resize(n);
   shift->resize(n);
   for (int c = 0; c < n; ++c) {
     int sh = 0;
-    QuantizeMultiplier(n > 1 && c == n - 1 ? 1.5 : scale(rng), &(*mult)[c], &sh);
+    QuantizeMultiplier(left_shift && n > 1 && c == n - 1 ? 1.5 : scale(rng), &(*mult)[c], &sh);
     (*shift)[c] = sh;
   }
 }
@@ -131,7 +134,7 @@ void RunConv(const ConvCase& c) {
   p.act.act_max = std::numeric_limits<T>::max();
   if (c.threads == 2) p.act.act_min = p.output_offset;  // a fused ReLU
   std::vector<int32_t> mult, shift;
-  Multipliers(rng, c.out_d, c.fh * c.fw * c.in_d, &mult, &shift);
+  Multipliers(rng, c.out_d, c.fh * c.fw * c.in_d, &mult, &shift, c.left_shift);
   p.output_multiplier = mult.data();
   p.output_shift = shift.data();
 
@@ -167,6 +170,8 @@ void RunConv(const ConvCase& c) {
                              c.in_d >= 16 && c.in_d <= 900 && c.out_d >= 16 &&
                              std::getenv("TFQAT_CONV_NO_WINOGRAD") == nullptr;
   EXPECT_EQ(static_cast<const optimized::PackedGemmWeights*>(ctx.prepared)->winograd, want_winograd);
+  EXPECT_EQ(static_cast<const optimized::PackedGemmWeights*>(ctx.prepared)->any_left_shift,
+            c.left_shift && c.out_d > 1);
   std::vector<T> want(os.FlatSize()), got(os.FlatSize(), 0x5A);
   const auto& ref = is_int8 ? nullptr : nullptr;
   (void)ref;
@@ -262,6 +267,10 @@ std::vector<ConvCase> ConvCases() {
     v.push_back({2, 7, 6, 16, 17, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
     v.push_back({1, 4, 3, 900, 16, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
     v.push_back({1, 3, 4, 901, 16, 3, 3, 1, 1, true, t, Extreme::kMaxMagnitude});
+    // Multipliers all < 1 (no left shift): Winograd, flat 1x1, strided implicit conv.
+    v.push_back({1, 9, 7, 64, 64, 3, 3, 1, 1, true, t, Extreme::kRandom, false});
+    v.push_back({1, 8, 8, 64, 48, 1, 1, 1, 1, false, t, Extreme::kRandom, false});
+    v.push_back({1, 12, 10, 16, 33, 3, 3, 2, 1, true, t, Extreme::kRandom, false});
   }
   return v;
 }
@@ -427,11 +436,12 @@ struct DwCase {
   int batches, h, w, c, fh, fw, stride, dil;
   bool same;
   int threads;
+  bool left_shift = true;  // as in ConvCase
   std::string Name() const {
     return "b" + std::to_string(batches) + "_" + std::to_string(h) + "x" + std::to_string(w) + "x" +
            std::to_string(c) + "_k" + std::to_string(fh) + "x" + std::to_string(fw) + "_s" +
            std::to_string(stride) + "_d" + std::to_string(dil) + (same ? "_same" : "_valid") + "_t" +
-           std::to_string(threads);
+           std::to_string(threads) + (left_shift ? "" : "_nolshift");
   }
 };
 
@@ -468,7 +478,7 @@ void RunDepthwise(const DwCase& c) {
   p.act.act_max = std::numeric_limits<T>::max();
   if (c.threads == 2) p.act.act_min = p.output_offset;  // a fused ReLU
   std::vector<int32_t> mult, shift;
-  Multipliers(rng, c.c, c.fh * c.fw, &mult, &shift);
+  Multipliers(rng, c.c, c.fh * c.fw, &mult, &shift, c.left_shift);
   p.output_multiplier = mult.data();
   p.output_shift = shift.data();
   const Shape is = S4(c.batches, c.h, c.w, c.c), fs = S4(1, c.fh, c.fw, c.c),
@@ -581,7 +591,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DepthwiseTest,
                                            DwCase{1, 8, 8, 40, 5, 5, 1, 1, true, 3},    // 5x5 (odd taps)
                                            DwCase{1, 12, 12, 8, 3, 3, 1, 2, true, 2},   // dilation 2
                                            DwCase{1, 7, 6, 64, 2, 3, 1, 1, false, 4},   // 2x3 VALID
-                                           DwCase{3, 4, 5, 3, 1, 1, 1, 1, false, 1}),   // 1x1, 3 channels
+                                           DwCase{3, 4, 5, 3, 1, 1, 1, 1, false, 1},    // 1x1, 3 channels
+                                           DwCase{1, 9, 11, 32, 3, 3, 1, 1, true, 2, false}),  // no left shift
                          [](const auto& info) { return info.param.Name(); });
 
 struct PoolCase {

@@ -32,7 +32,7 @@ TEST(RequantizeAvx2, MatchesScalarMultiplyByQuantizedMultiplier) {
   std::uniform_int_distribution<int32_t> any(lo, hi), small(-200000, 200000);
   std::uniform_int_distribution<int32_t> mult_d(1 << 30, hi);
   std::uniform_int_distribution<int> shift_d(-31, 4);
-  int checked = 0;
+  int checked = 0, checked_no_lshift = 0;
   for (int round = 0; round < 3000; ++round) {
     std::vector<int32_t> bias(8), mult(8), shift(8);
     for (int c = 0; c < 8; ++c) {
@@ -50,7 +50,18 @@ TEST(RequantizeAvx2, MatchesScalarMultiplyByQuantizedMultiplier) {
     }
     _mm256_store_si256(reinterpret_cast<__m256i*>(got),
                        RequantizeAvx2(_mm256_load_si256(reinterpret_cast<const __m256i*>(x)), k));
+    // Without left shifts the epilogue may skip the shift (any_left_shift is what selects it).
+    alignas(32) int32_t got_no_lshift[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(got_no_lshift),
+                       RequantizeAvx2<false>(_mm256_load_si256(reinterpret_cast<const __m256i*>(x)), k));
+    bool any_left = false;
+    for (int c = 0; c < 8; ++c) any_left = any_left || shift[c] > 0;
+    ASSERT_EQ(w.any_left_shift, any_left);
     for (int i = 0; i < 8; ++i) {
+      if (!any_left) {
+        ASSERT_EQ(got_no_lshift[i], got[i]) << "x=" << x[i] << " shift=" << shift[i];
+        ++checked_no_lshift;
+      }
       const int32_t want =
           MultiplyByQuantizedMultiplier(Wrap(static_cast<int64_t>(x[i]) + bias[i]), mult[i], shift[i]);
       ASSERT_EQ(got[i], want) << "x=" << x[i] << " bias=" << bias[i] << " mult=" << mult[i]
@@ -59,6 +70,7 @@ TEST(RequantizeAvx2, MatchesScalarMultiplyByQuantizedMultiplier) {
     }
   }
   EXPECT_EQ(checked, 3000 * 8);
+  EXPECT_GT(checked_no_lshift, 1000);  // rounds with shifts -(c * 4), and random all-negative ones
 }
 
 }  // namespace
