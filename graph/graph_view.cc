@@ -15,7 +15,6 @@ absl::StatusOr<GraphView> GraphView::Create(const tensorflow::GraphDef& graph) {
   v.graph_ = &graph;
   const int n = graph.node_size();
   v.by_name_.reserve(n);
-  v.inputs_.resize(n);
   v.fanin_.resize(n);
   v.fanout_.resize(n);
   for (int i = 0; i < n; ++i) {
@@ -32,12 +31,10 @@ absl::StatusOr<GraphView> GraphView::Create(const tensorflow::GraphDef& graph) {
   }
   for (int i = 0; i < n; ++i) {
     const auto& node = graph.node(i);
-    auto& ins = v.inputs_[i];
     auto& fin = v.fanin_[i];
-    ins.reserve(node.input_size());
     fin.reserve(node.input_size());
     for (int s = 0; s < node.input_size(); ++s) {
-      auto ref = ParseTensorRef(node.input(s));
+      auto ref = ParseTensorRefView(node.input(s));
       if (!ref.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("node '", node.name(), "' (", node.op(),
                                                        "): input ", s, ": ", ref.status().message()));
@@ -50,10 +47,26 @@ absl::StatusOr<GraphView> GraphView::Create(const tensorflow::GraphDef& graph) {
       }
       fin.push_back(Producer{it->second, ref->port, ref->is_control});
       v.fanout_[it->second].push_back(Consumer{i, s, ref->port, ref->is_control});
-      ins.push_back(std::move(*ref));
     }
   }
   return v;
+}
+
+const std::vector<TensorRef>& GraphView::inputs(int i) const {
+  std::call_once(inputs_->once, [this] {
+    const int n = num_nodes();
+    inputs_->refs.resize(n);
+    for (int k = 0; k < n; ++k) {
+      const auto& node = graph_->node(k);
+      auto& ins = inputs_->refs[k];
+      ins.reserve(node.input_size());
+      for (const std::string& in : node.input()) {
+        auto ref = ParseTensorRef(in);  // valid: Create checked every input
+        ins.push_back(ref.ok() ? *std::move(ref) : TensorRef{});
+      }
+    }
+  });
+  return inputs_->refs[i];
 }
 
 std::optional<int> GraphView::index(absl::string_view name) const {
@@ -117,11 +130,15 @@ std::vector<int> GraphView::Outputs() const {
 absl::StatusOr<std::vector<int>> GraphView::TopologicalOrder() const {
   const int n = num_nodes();
   std::vector<int> pending(n, 0);
+  // NextIteration closes loops in TF control flow; its back edge does not order nodes.
+  std::vector<bool> next_iteration(n);
   for (int i = 0; i < n; ++i) {
-    // NextIteration closes loops in TF control flow; its back edge does not order nodes.
+    const std::string& op = node(i).op();
+    next_iteration[i] = op == "NextIteration" || op == "RefNextIteration";
+  }
+  for (int i = 0; i < n; ++i) {
     for (const auto& p : fanin_[i]) {
-      if (node(p.node).op() == "NextIteration" || node(p.node).op() == "RefNextIteration") continue;
-      ++pending[i];
+      if (!next_iteration[p.node]) ++pending[i];
     }
   }
   // Min-heap on index keeps the order deterministic and close to graph order.
@@ -133,7 +150,7 @@ absl::StatusOr<std::vector<int>> GraphView::TopologicalOrder() const {
     int i = ready.top();
     ready.pop();
     order.push_back(i);
-    if (node(i).op() == "NextIteration" || node(i).op() == "RefNextIteration") continue;
+    if (next_iteration[i]) continue;
     for (const auto& c : fanout_[i]) {
       if (--pending[c.node] == 0) ready.push(c.node);
     }

@@ -2,6 +2,8 @@
 // graph inputs/outputs and topological order.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -31,7 +33,8 @@ struct Producer {
 
 class GraphView {
  public:
-  // Indexes `graph` (which must outlive the view and not be mutated while it is used).
+  // Indexes `graph` (which must outlive the view and not be mutated while it is used: the
+  // name index holds views of the nodes' names; appending nodes is fine).
   // Errors: duplicate node names, malformed input strings, inputs naming missing nodes.
   static absl::StatusOr<GraphView> Create(const tensorflow::GraphDef& graph);
 
@@ -42,8 +45,9 @@ class GraphView {
   std::optional<int> index(absl::string_view name) const;
   const tensorflow::NodeDef* FindNode(absl::string_view name) const;
 
-  // Parsed inputs of node i, in NodeDef order (data inputs first, then control).
-  const std::vector<TensorRef>& inputs(int i) const { return inputs_[i]; }
+  // Parsed inputs of node i, in NodeDef order (data inputs first, then control). Built for
+  // all nodes on the first call (most users only need fanin), thread-safe.
+  const std::vector<TensorRef>& inputs(int i) const;
   // Producers of node i's inputs, same order as inputs(i).
   const std::vector<Producer>& fanin(int i) const { return fanin_[i]; }
   // Data producers only.
@@ -64,8 +68,12 @@ class GraphView {
 
  private:
   const tensorflow::GraphDef* graph_ = nullptr;
-  absl::flat_hash_map<std::string, int> by_name_;
-  std::vector<std::vector<TensorRef>> inputs_;
+  absl::flat_hash_map<absl::string_view, int> by_name_;  // views of the nodes' names
+  struct LazyInputs {
+    std::once_flag once;
+    std::vector<std::vector<TensorRef>> refs;
+  };
+  std::shared_ptr<LazyInputs> inputs_ = std::make_shared<LazyInputs>();
   std::vector<std::vector<Producer>> fanin_;
   std::vector<std::vector<Consumer>> fanout_;
 };

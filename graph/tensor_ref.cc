@@ -31,8 +31,8 @@ std::string TensorRef::ToString() const {
   return absl::StrCat(node, ":", port);
 }
 
-absl::StatusOr<TensorRef> ParseTensorRef(absl::string_view input) {
-  TensorRef ref;
+absl::StatusOr<TensorRefView> ParseTensorRefView(absl::string_view input) {
+  TensorRefView ref;
   absl::string_view s = input;
   if (!s.empty() && s[0] == '^') {
     ref.is_control = true;
@@ -48,7 +48,17 @@ absl::StatusOr<TensorRef> ParseTensorRef(absl::string_view input) {
   if (s.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("input '", input, "' has no node name"));
   }
-  ref.node = std::string(s);
+  ref.node = s;
+  return ref;
+}
+
+absl::StatusOr<TensorRef> ParseTensorRef(absl::string_view input) {
+  absl::StatusOr<TensorRefView> v = ParseTensorRefView(input);
+  if (!v.ok()) return v.status();
+  TensorRef ref;
+  ref.node = std::string(v->node);
+  ref.port = v->port;
+  ref.is_control = v->is_control;
   return ref;
 }
 

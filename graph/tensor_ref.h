@@ -24,6 +24,14 @@ struct TensorRef {
 
 absl::StatusOr<TensorRef> ParseTensorRef(absl::string_view input);
 
+// ParseTensorRef without copying the node name: `node` points into `input`.
+struct TensorRefView {
+  absl::string_view node;
+  int port = 0;
+  bool is_control = false;
+};
+absl::StatusOr<TensorRefView> ParseTensorRefView(absl::string_view input);
+
 // Node name of an input string without parsing errors ("^a" -> "a", "a:1" -> "a").
 absl::string_view NodeNameOf(absl::string_view input);
 

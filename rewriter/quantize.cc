@@ -277,6 +277,7 @@ class Rewriter {
   // Edits of the input graph's nodes: in the GraphDef itself, or (streaming) recorded as the
   // node's new input list, applied when it is serialized.
   std::vector<absl::string_view>& EditedInputs(int i) {
+    edited_node_[i] = true;
     auto [it, inserted] = edited_.try_emplace(i);
     if (inserted) it->second.assign(view_.node(i).input().begin(), view_.node(i).input().end());
     return it->second;
@@ -301,6 +302,16 @@ class Rewriter {
     std::vector<absl::string_view> inputs;
     for (int i = 0; i < original; ++i) {
       const NodeDef& src = view_.node(i);
+      if (!edited_node_[i]) {
+        // Unchanged unless a data input (port 0) comes from a rewired node: found through
+        // the view's parsed fan-in, without re-parsing or hashing the input strings.
+        bool maybe = false;
+        for (const Producer& p : view_.fanin(i)) maybe |= !p.is_control && p.port == 0 && rewired_node_[p.node];
+        if (!maybe) {
+          stream_->AppendNode(src);  // unchanged: no copy
+          continue;
+        }
+      }
       auto e = edited_.find(i);
       bool rewired = false;
       if (e != edited_.end()) {
@@ -460,11 +471,10 @@ class Rewriter {
     for (int k = 0;; s = absl::StrCat(base, "_", ++k)) {
       if (Fresh(s)) {
         const absl::string_view scope = names_.Intern(s);
-        used_scopes_.insert(scope);
         OpenScope(scope);
         return scope;
       }
-      if (!used_scopes_.contains(s) && !Taken(absl::StrCat(s, "/min")) &&
+      if (!used_scopes_.contains(s) && !fresh_.contains(s) && !Taken(absl::StrCat(s, "/min")) &&
           !Taken(absl::StrCat(s, "/FakeQuantWithMinMaxVars")) &&
           !Taken(absl::StrCat(s, "/FakeQuantWithMinMaxVarsPerChannel"))) {
         break;
@@ -646,7 +656,9 @@ class Rewriter {
   std::string name_buf_;                      // a renamed node's name until it is stored
   NameStore names_;                           // scopes, port names, control inputs
   absl::flat_hash_map<int, std::vector<absl::string_view>> edited_;  // streaming: new input lists
-  absl::flat_hash_set<absl::string_view> used_scopes_;
+  std::vector<bool> edited_node_;   // streaming: input nodes with an entry in edited_
+  std::vector<bool> rewired_node_;  // input nodes with an entry in rewire_
+  absl::flat_hash_set<absl::string_view> used_scopes_;  // scopes given out, but not fresh_ ones
   std::vector<absl::string_view> update_ops_;
   std::string global_step_read_;
   int nodes_added_ = 0;
@@ -808,6 +820,8 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   }
   // Scope prefixes of the input's names: a quantization scope none of them lies under is
   // fresh (see Fresh).
+  edited_node_.assign(original, false);
+  rewired_node_.assign(original, false);
   dirs_.reserve(static_cast<size_t>(original) / 4 + 16);
   for (int i = 0; i < original; ++i) AddDirs(view_.node(i).name());
   std::vector<LayerMatch> layers;
@@ -913,6 +927,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
         q = QuantizeActivation(layer_scope + "/act_quant", x, &rep);
       }
       rewire_[x] = q;
+      rewired_node_[l.output] = true;
       rep.output_quantized = true;
     }
     result.layers.push_back(std::move(rep));
@@ -950,6 +965,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
         ++already;
       } else {
         rewire_[p.name()] = QuantizeActivation(p.name() + "/act_quant", p.name(), &rep);
+        rewired_node_[i] = true;
         rep.output_quantized = true;
       }
       result.layers.push_back(std::move(rep));
