@@ -147,6 +147,33 @@ bool Under(absl::string_view name, absl::string_view s) {
   return name.size() > s.size() && name[s.size()] == '/' && absl::StartsWith(name, s);
 }
 
+// A node name joined from up to three pieces without a heap allocation (up to 240 bytes),
+// for names passed straight to the emitting functions (never kept: the temporary dies at
+// the end of the call's full expression).
+class Cat {
+ public:
+  Cat(absl::string_view a, absl::string_view b, absl::string_view c = {}) {
+    const size_t n = a.size() + b.size() + c.size();
+    char* p = buf_;
+    if (n > sizeof(buf_)) {
+      heap_.resize(n);
+      p = heap_.data();
+    }
+    std::memcpy(p, a.data(), a.size());
+    std::memcpy(p + a.size(), b.data(), b.size());
+    if (!c.empty()) std::memcpy(p + a.size() + b.size(), c.data(), c.size());
+    view_ = absl::string_view(p, n);
+  }
+  Cat(const Cat&) = delete;
+  Cat& operator=(const Cat&) = delete;
+  operator absl::string_view() const { return view_; }
+
+ private:
+  char buf_[240];
+  std::string heap_;
+  absl::string_view view_;
+};
+
 class Rewriter {
  public:
   // Emitted nodes are appended to *out; with `stream` set (out is then ignored) they are
@@ -407,7 +434,7 @@ class Rewriter {
     return Node(name, op, {a, b}, {AttrEntry::Type("T", t)});
   }
   absl::string_view Reshape(absl::string_view name, absl::string_view x, const std::vector<int32_t>& shape) {
-    const absl::string_view s = ConstI32(absl::StrCat(name, "/shape"), shape, true);
+    const absl::string_view s = ConstI32(Cat(name, "/shape"), shape, true);
     return Node(name, "Reshape", {x, s},
                 {AttrEntry::Type("T", tensorflow::DT_FLOAT), AttrEntry::Type("Tshape", tensorflow::DT_INT32)});
   }
@@ -417,7 +444,7 @@ class Rewriter {
     t.has_shape = true;
     const int32_t zero = 0;
     t.int_val = absl::MakeConstSpan(&zero, 1);
-    const absl::string_view axis = ConstNode(absl::StrCat(name, "/reduction_indices"), t);
+    const absl::string_view axis = ConstNode(Cat(name, "/reduction_indices"), t);
     return Node(name, op, {x, axis},
                 {AttrEntry::Type("T", tensorflow::DT_FLOAT), AttrEntry::Type("Tidx", tensorflow::DT_INT32),
                  AttrEntry::Bool("keep_dims", false)});
@@ -438,9 +465,9 @@ class Rewriter {
         Node(name, "VariableV2", {},
              {AttrEntry::Type("dtype", init.dtype), AttrEntry::Shape("shape", shape), AttrEntry::String("container", ""),
               AttrEntry::String("shared_name", "")});
-    const absl::string_view cname = ConstNode(absl::StrCat(var, "/initial_value"), init);
-    Assign("Assign", absl::StrCat(var, "/Assign"), var, cname, init.dtype, true);
-    const absl::string_view read = Node(absl::StrCat(var, "/read"), "Identity", {var}, {AttrEntry::Type("T", init.dtype)});
+    const absl::string_view cname = ConstNode(Cat(var, "/initial_value"), init);
+    Assign("Assign", Cat(var, "/Assign"), var, cname, init.dtype, true);
+    const absl::string_view read = Node(Cat(var, "/read"), "Identity", {var}, {AttrEntry::Type("T", init.dtype)});
     return {var, read};
   }
   // A float variable initialised to `init`: one value in float_val (shape [1] when a vector,
@@ -474,9 +501,9 @@ class Rewriter {
         OpenScope(scope);
         return scope;
       }
-      if (!used_scopes_.contains(s) && !fresh_.contains(s) && !Taken(absl::StrCat(s, "/min")) &&
-          !Taken(absl::StrCat(s, "/FakeQuantWithMinMaxVars")) &&
-          !Taken(absl::StrCat(s, "/FakeQuantWithMinMaxVarsPerChannel"))) {
+      if (!used_scopes_.contains(s) && !fresh_.contains(s) && !Taken(Cat(s, "/min")) &&
+          !Taken(Cat(s, "/FakeQuantWithMinMaxVars")) &&
+          !Taken(Cat(s, "/FakeQuantWithMinMaxVarsPerChannel"))) {
         break;
       }
     }
@@ -491,8 +518,8 @@ class Rewriter {
     RangeVars r;
     r.scope = scope;
     r.channels = channels;
-    std::tie(r.min_var, r.min_read) = FloatVariable(absl::StrCat(scope, "/min"), init_min, channels > 0);
-    std::tie(r.max_var, r.max_read) = FloatVariable(absl::StrCat(scope, "/max"), init_max, channels > 0);
+    std::tie(r.min_var, r.min_read) = FloatVariable(Cat(scope, "/min"), init_min, channels > 0);
+    std::tie(r.max_var, r.max_read) = FloatVariable(Cat(scope, "/max"), init_max, channels > 0);
     return r;
   }
 
@@ -501,31 +528,31 @@ class Rewriter {
   std::pair<absl::string_view, absl::string_view> BatchRange(absl::string_view scope, absl::string_view x,
                                                              int channels, bool symmetric, int bits, bool narrow) {
     std::vector<int32_t> shape = channels > 0 ? std::vector<int32_t>{-1, channels} : std::vector<int32_t>{-1};
-    const absl::string_view flat = Reshape(absl::StrCat(scope, "/flatten"), x, shape);
-    const absl::string_view bmin = Reduce("Min", absl::StrCat(scope, "/BatchMin"), flat);
-    const absl::string_view bmax = Reduce("Max", absl::StrCat(scope, "/BatchMax"), flat);
-    const absl::string_view zero = ConstScalarF(absl::StrCat(scope, "/zero"), 0.f);
-    const absl::string_view rmin = Binary("Minimum", absl::StrCat(scope, "/Minimum"), bmin, zero);
-    const absl::string_view rmax = Binary("Maximum", absl::StrCat(scope, "/Maximum"), bmax, zero);
+    const absl::string_view flat = Reshape(Cat(scope, "/flatten"), x, shape);
+    const absl::string_view bmin = Reduce("Min", Cat(scope, "/BatchMin"), flat);
+    const absl::string_view bmax = Reduce("Max", Cat(scope, "/BatchMax"), flat);
+    const absl::string_view zero = ConstScalarF(Cat(scope, "/zero"), 0.f);
+    const absl::string_view rmin = Binary("Minimum", Cat(scope, "/Minimum"), bmin, zero);
+    const absl::string_view rmax = Binary("Maximum", Cat(scope, "/Maximum"), bmax, zero);
     if (!symmetric) return {rmin, rmax};
     // ratio = -1 when narrow, else -(2^b - 2) / 2^b; min = min(bmin, bmax / ratio),
     // max = max(bmax, bmin * ratio).
     const double p = std::ldexp(1.0, bits);
     const float ratio = narrow ? -1.f : static_cast<float>(-(p - 2.0) / p);
-    const absl::string_view r = ConstScalarF(absl::StrCat(scope, "/min_max_ratio"), ratio);
-    const absl::string_view div = Binary("RealDiv", absl::StrCat(scope, "/truediv"), rmax, r);
-    const absl::string_view mul = Binary("Mul", absl::StrCat(scope, "/mul"), rmin, r);
-    const absl::string_view min1 = Binary("Minimum", absl::StrCat(scope, "/Minimum_1"), rmin, div);
-    return {min1, Binary("Maximum", absl::StrCat(scope, "/Maximum_1"), rmax, mul)};
+    const absl::string_view r = ConstScalarF(Cat(scope, "/min_max_ratio"), ratio);
+    const absl::string_view div = Binary("RealDiv", Cat(scope, "/truediv"), rmax, r);
+    const absl::string_view mul = Binary("Mul", Cat(scope, "/mul"), rmin, r);
+    const absl::string_view min1 = Binary("Minimum", Cat(scope, "/Minimum_1"), rmin, div);
+    return {min1, Binary("Maximum", Cat(scope, "/Maximum_1"), rmax, mul)};
   }
 
   void LastValueUpdate(const RangeVars& v, absl::string_view x, bool symmetric, int bits, bool narrow,
                        LayerReport* rep) {
     auto [rmin, rmax] = BatchRange(v.scope, x, v.channels, symmetric, bits, narrow);
     update_ops_.push_back(
-        Assign("Assign", absl::StrCat(v.scope, "/AssignMinLast"), v.min_var, rmin, tensorflow::DT_FLOAT, true));
+        Assign("Assign", Cat(v.scope, "/AssignMinLast"), v.min_var, rmin, tensorflow::DT_FLOAT, true));
     update_ops_.push_back(
-        Assign("Assign", absl::StrCat(v.scope, "/AssignMaxLast"), v.max_var, rmax, tensorflow::DT_FLOAT, true));
+        Assign("Assign", Cat(v.scope, "/AssignMaxLast"), v.max_var, rmax, tensorflow::DT_FLOAT, true));
     rep->inserted.emplace_back(update_ops_[update_ops_.size() - 2]);
     rep->inserted.emplace_back(update_ops_.back());
   }
@@ -536,26 +563,26 @@ class Rewriter {
   absl::string_view EmaAssign(absl::string_view scope, absl::string_view name, absl::string_view var,
                               absl::string_view var_read, absl::string_view value) {
     const std::string s = absl::StrCat(scope, "/", name);
-    auto [biased, biased_read] = FloatVariable(absl::StrCat(var, "/biased"), {0.f}, false);
+    auto [biased, biased_read] = FloatVariable(Cat(var, "/biased"), {0.f}, false);
     const float zero = 0.f;
     TensorValue step_init;
     step_init.dtype = tensorflow::DT_FLOAT;
     step_init.has_shape = true;
     step_init.float_val = absl::MakeConstSpan(&zero, 1);
-    const absl::string_view step = Variable(absl::StrCat(var, "/local_step"), {}, step_init).first;
-    const absl::string_view one_minus_decay = ConstScalarF(absl::StrCat(s, "/decay"), 1.f - opt_.ema_decay);
-    const absl::string_view diff = Binary("Sub", absl::StrCat(s, "/sub"), biased_read, value);
-    const absl::string_view delta = Binary("Mul", absl::StrCat(s, "/mul"), diff, one_minus_decay);
+    const absl::string_view step = Variable(Cat(var, "/local_step"), {}, step_init).first;
+    const absl::string_view one_minus_decay = ConstScalarF(Cat(s, "/decay"), 1.f - opt_.ema_decay);
+    const absl::string_view diff = Binary("Sub", Cat(s, "/sub"), biased_read, value);
+    const absl::string_view delta = Binary("Mul", Cat(s, "/mul"), diff, one_minus_decay);
     const absl::string_view update_biased =
-        Assign("AssignSub", absl::StrCat(s, "/AssignSub"), biased, delta, tensorflow::DT_FLOAT, false);
-    const absl::string_view one = ConstScalarF(absl::StrCat(s, "/one"), 1.f);
+        Assign("AssignSub", Cat(s, "/AssignSub"), biased, delta, tensorflow::DT_FLOAT, false);
+    const absl::string_view one = ConstScalarF(Cat(s, "/one"), 1.f);
     const absl::string_view update_step =
-        Assign("AssignAdd", absl::StrCat(s, "/AssignAdd"), step, one, tensorflow::DT_FLOAT, false);
-    const absl::string_view decay = ConstScalarF(absl::StrCat(s, "/Pow/x"), opt_.ema_decay);
-    const absl::string_view pw = Binary("Pow", absl::StrCat(s, "/Pow"), decay, update_step);
-    const absl::string_view factor = Binary("Sub", absl::StrCat(s, "/sub_1"), one, pw);
-    const absl::string_view unbiased = Binary("RealDiv", absl::StrCat(s, "/truediv"), update_biased, factor);
-    const absl::string_view vdelta = Binary("Sub", absl::StrCat(s, "/sub_2"), var_read, unbiased);
+        Assign("AssignAdd", Cat(s, "/AssignAdd"), step, one, tensorflow::DT_FLOAT, false);
+    const absl::string_view decay = ConstScalarF(Cat(s, "/Pow/x"), opt_.ema_decay);
+    const absl::string_view pw = Binary("Pow", Cat(s, "/Pow"), decay, update_step);
+    const absl::string_view factor = Binary("Sub", Cat(s, "/sub_1"), one, pw);
+    const absl::string_view unbiased = Binary("RealDiv", Cat(s, "/truediv"), update_biased, factor);
+    const absl::string_view vdelta = Binary("Sub", Cat(s, "/sub_2"), var_read, unbiased);
     return Assign("AssignSub", s, var, vdelta, tensorflow::DT_FLOAT, false);
   }
 
@@ -574,7 +601,7 @@ class Rewriter {
     const absl::string_view scope = scope_override.empty() ? v.scope : scope_override;
     const char* op = v.channels > 0 ? "FakeQuantWithMinMaxVarsPerChannel" : "FakeQuantWithMinMaxVars";
     const absl::string_view n =
-        Node(absl::StrCat(scope, "/", op), op, {x, v.min_read, v.max_read},
+        Node(Cat(scope, "/", op), op, {x, v.min_read, v.max_read},
              {AttrEntry::Int("num_bits", bits), AttrEntry::Bool("narrow_range", narrow)});
     ++fake_quants_;
     rep->inserted.emplace_back(n);
@@ -611,11 +638,11 @@ class Rewriter {
   absl::string_view Delay(absl::string_view scope, absl::string_view fq, absl::string_view x, LayerReport* rep) {
     if (!train_ || opt_.quant_delay <= 0) return fq;
     const std::string step(GlobalStepRead());
-    const absl::string_view delay = ConstI64(absl::StrCat(scope, "/activate_quant/y"), opt_.quant_delay);
+    const absl::string_view delay = ConstI64(Cat(scope, "/activate_quant/y"), opt_.quant_delay);
     const absl::string_view ge =
-        Binary("GreaterEqual", absl::StrCat(scope, "/activate_quant"), step, delay, tensorflow::DT_INT64);
+        Binary("GreaterEqual", Cat(scope, "/activate_quant"), step, delay, tensorflow::DT_INT64);
     const absl::string_view s =
-        Node(absl::StrCat(scope, "/delayed_quant"), "SelectV2", {ge, fq, x}, {AttrEntry::Type("T", tensorflow::DT_FLOAT)});
+        Node(Cat(scope, "/delayed_quant"), "SelectV2", {ge, fq, x}, {AttrEntry::Type("T", tensorflow::DT_FLOAT)});
     rep->inserted.emplace_back(s);
     return s;
   }
@@ -735,10 +762,10 @@ absl::Status Rewriter::QuantizeWeights(absl::string_view layer_scope, const Laye
     }
   }
 
-  const absl::string_view scope = FreeScope(absl::StrCat(layer_scope, "/weights_quant"));
+  const absl::string_view scope = FreeScope(Cat(layer_scope, "/weights_quant"));
   absl::string_view q_in = wt;
   if (depthwise_reshape) {
-    q_in = Reshape(absl::StrCat(scope, "/Reshape"), wt,
+    q_in = Reshape(Cat(scope, "/Reshape"), wt,
                    {static_cast<int32_t>((*shape)[0]), static_cast<int32_t>((*shape)[1]), 1, channels});
   }
   // Initial range: train mode [-6, 6] (the last-value update overwrites it on the first
