@@ -10,7 +10,10 @@
 #   copies the tool into BUILD_DIR/peers/ and installs it there, so SHARED_DIR may be read-only.
 # Environment: PEAK_GOPS_PER_CORE (default 190, the issue's u8xs8 peak per core on this machine),
 #   PEAK_GFLOPS_PER_CORE (default 98.6: 2 FMA/cycle x 8 lanes x 2 x 3.08 GHz, measured),
-#   MIN_TIME (Google Benchmark seconds per case, default 0.5), RUNS (peer timed runs, default 200),
+#   MIN_TIME (Google Benchmark seconds per repetition, default 0.5), REPS (Google Benchmark
+#   repetitions, default 3; with a small MIN_TIME such as 0.002 and REPS=60 each repetition is a
+#   few calls, so tfqat's median is a median of single runs like the peers'), RUNS (peer timed
+#   runs, default 200),
 #   ROUNDS (default 2: every side runs ROUNDS times, alternating; the table keeps each side's best
 #   median, which is fairer than one sample on a shared machine),
 #   LENET_FROZEN (the frozen fake-quant LeNet GraphDef, default build/demo/pipeline/frozen.pb from
@@ -21,6 +24,7 @@ shared=${2:-../shared}
 peak=${PEAK_GOPS_PER_CORE:-190}
 fpeak=${PEAK_GFLOPS_PER_CORE:-98.6}
 min_time=${MIN_TIME:-0.5}
+reps=${REPS:-3}
 runs=${RUNS:-200}
 rounds=${ROUNDS:-2}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,7 +54,7 @@ echo "load average (start): $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$work/peers.jsonl"
 for round in $(seq 1 "$rounds"); do
   "$bench" --benchmark_filter='BM_(Conv|Depthwise)(Int8|Uint8|Float)_(3x3|1x1)/' --benchmark_min_time="$min_time" \
-    --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json \
+    --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true --benchmark_format=json \
     > "$work/ours_$round.json" 2> "$work/ours.log" || { cat "$work/ours.log" >&2; exit 1; }
   for t in 1 2; do
     if [[ -n "$py" ]]; then
@@ -95,7 +99,7 @@ def peer(name, conv, typ, t):
     ms = [p["median_ms"] for p in peers
           if p["peer"] == name and p["conv"] == conv and p["type"] == typ and p["threads"] == t]
     return min(ms) if ms else math.nan
-print("best of the rounds' medians. tfqat: median of 3 repetitions (wall); PyTorch: median quantized Conv2d forward (oneDNN, "
+print("best of the rounds' medians. tfqat: median of the repetitions (wall); PyTorch: median quantized Conv2d forward (oneDNN, "
       "quint8 NHWC in/out); ONNX Runtime: median QLinearConv / Conv kernel time from its profiler")
 hdr = "%-6s %-5s %3s | %8s %6s %6s | %9s %6s | %9s %6s" % (
     "conv", "type", "thr", "tfqat ms", "G(FL)OPS", "%peak", "torch ms", "ratio", "ORT ms", "ratio")
