@@ -728,7 +728,9 @@ absl::Status Rewriter::QuantizeWeights(absl::string_view layer_scope, const Laye
   }
 
   // Per-channel: FakeQuantWithMinMaxVarsPerChannel works on the last axis.
-  const std::optional<std::vector<int64_t>> shape = WeightShape(view_, l.weights.node);
+  // (The shape is only needed for per-channel ranges.)
+  const std::optional<std::vector<int64_t>> shape =
+      opt_.per_channel ? WeightShape(view_, l.weights.node) : std::nullopt;
   int channels = 0;
   bool depthwise_reshape = false;
   if (opt_.per_channel) {
