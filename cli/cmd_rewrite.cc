@@ -60,9 +60,12 @@ absl::Status RunRewrite(RewriteArgs& a) {
     }
     TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.out, bytes.pieces()));
   }
-  nlohmann::json report = RewriteReportJson(result, a.options);
-  report["input"] = a.graph;
-  report["output"] = a.out;
+  nlohmann::json report;  // built only when asked for (~1 KB per layer)
+  if (!a.report.empty() || a.json) {
+    report = RewriteReportJson(result, a.options);
+    report["input"] = a.graph;
+    report["output"] = a.out;
+  }
   if (!a.report.empty()) {
     TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.report, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
   }
