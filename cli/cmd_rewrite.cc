@@ -1,7 +1,12 @@
 // `tfqat rewrite GRAPH -o OUT [--mode train|eval] [options] [--report FILE.json] [--json]`
 // Folds batch norms, then inserts FakeQuant nodes (rewriter/rewrite.h). The human summary goes
 // to stderr; --report writes the per-layer JSON report; --json prints it on stdout.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <iostream>
 
 #include "absl/strings/match.h"
@@ -33,6 +38,45 @@ struct RewriteArgs {
   RewriteOptions options;
 };
 
+// RewriteSerialized into a temp file beside a.out (fsynced, renamed over it on success,
+// removed on failure), so a failure never leaves a partial output.
+absl::StatusOr<RewriteResult> RewriteToFile(const tensorflow::GraphDef& graph, const RewriteArgs& a) {
+  const std::string tmp = absl::StrCat(a.out, ".tmp.", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot create '", tmp, "': ", std::strerror(errno)));
+  }
+  auto fail = [&](absl::Status st) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return st;
+  };
+  SerializedGraph bytes;
+  bytes.set_deterministic(true);  // same graph, same bytes, as SaveGraphDef
+  bytes.SpillTo(fd);
+  absl::StatusOr<RewriteResult> result = RewriteSerialized(graph, a.options, &bytes);
+  if (!result.ok()) return fail(result.status());
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) {
+    return fail(absl::InvalidArgumentError(absl::StrCat("the rewritten graph serializes to ", bytes.size(),
+                                                        " bytes, over protobuf's 2 GiB limit")));
+  }
+  if (const int err = bytes.FinishSpill(); err != 0) {
+    return fail(absl::DataLossError(absl::StrCat("cannot write '", tmp, "': ", std::strerror(err))));
+  }
+  if (::fsync(fd) != 0) return fail(absl::DataLossError(absl::StrCat("cannot flush '", tmp, "': ", std::strerror(errno))));
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::DataLossError(absl::StrCat("cannot flush '", tmp, "': ", std::strerror(err)));
+  }
+  if (::rename(tmp.c_str(), a.out.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::PermissionDeniedError(absl::StrCat("cannot rename '", tmp, "' to '", a.out, "': ", std::strerror(err)));
+  }
+  return result;
+}
+
 absl::Status RunRewrite(RewriteArgs& a) {
   if (a.mode == "train") {
     a.options.quantize.mode = QuantizeOptions::Mode::kTrain;
@@ -50,15 +94,9 @@ absl::Status RunRewrite(RewriteArgs& a) {
     TFQAT_RETURN_IF_ERROR(SaveGraphDef(graph, a.out));
   } else {
     // Binary: the rewritten graph streamed as bytes (emitted nodes first, then the input's),
-    // never held as NodeDefs, and written piece by piece (rewriter/serialized_graph.h).
-    SerializedGraph bytes;
-    bytes.set_deterministic(true);  // same graph, same bytes, as SaveGraphDef
-    TFQAT_ASSIGN_OR_RETURN(result, RewriteSerialized(graph, a.options, &bytes));
-    if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-      return absl::InvalidArgumentError(absl::StrCat("the rewritten graph serializes to ", bytes.size(),
-                                                     " bytes, over protobuf's 2 GiB limit"));
-    }
-    TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.out, bytes.pieces()));
+    // never held as NodeDefs, and written to a temp file beside the output as it is made (full
+    // chunks leave memory: rewriter/serialized_graph.h), then renamed over it.
+    TFQAT_ASSIGN_OR_RETURN(result, RewriteToFile(graph, a));
   }
   nlohmann::json report;  // built only when asked for (~1 KB per layer)
   if (!a.report.empty() || a.json) {

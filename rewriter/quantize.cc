@@ -295,6 +295,8 @@ class Rewriter {
     if (in_open) {
       open_names_.push_back(stored);
     } else {
+      // Kept after the output's chunk may have gone to a file (SpillFullChunks): a copy.
+      if (stream_ != nullptr) stored = names_.Intern(stored);
       added_.insert(stored);
       AddDirs(stored);
     }
@@ -328,6 +330,7 @@ class Rewriter {
   void WriteOriginals(int original) {
     std::vector<absl::string_view> inputs;
     for (int i = 0; i < original; ++i) {
+      if ((i & 4095) == 0) stream_->SpillFullChunks();
       const NodeDef& src = view_.node(i);
       if (!edited_node_[i]) {
         // Unchanged unless a data input (port 0) comes from a rewired node: found through
@@ -550,9 +553,9 @@ class Rewriter {
                        LayerReport* rep) {
     auto [rmin, rmax] = BatchRange(v.scope, x, v.channels, symmetric, bits, narrow);
     update_ops_.push_back(
-        Assign("Assign", Cat(v.scope, "/AssignMinLast"), v.min_var, rmin, tensorflow::DT_FLOAT, true));
+        Keep(Assign("Assign", Cat(v.scope, "/AssignMinLast"), v.min_var, rmin, tensorflow::DT_FLOAT, true)));
     update_ops_.push_back(
-        Assign("Assign", Cat(v.scope, "/AssignMaxLast"), v.max_var, rmax, tensorflow::DT_FLOAT, true));
+        Keep(Assign("Assign", Cat(v.scope, "/AssignMaxLast"), v.max_var, rmax, tensorflow::DT_FLOAT, true)));
     rep->inserted.emplace_back(update_ops_[update_ops_.size() - 2]);
     rep->inserted.emplace_back(update_ops_.back());
   }
@@ -590,8 +593,8 @@ class Rewriter {
     auto [rmin, rmax] = BatchRange(v.scope, x, 0, /*symmetric=*/false, opt_.activation_bits, false);
     const absl::string_view amin = EmaAssign(v.scope, "AssignMinEma", v.min_var, v.min_read, rmin);
     const absl::string_view amax = EmaAssign(v.scope, "AssignMaxEma", v.max_var, v.max_read, rmax);
-    update_ops_.push_back(amin);
-    update_ops_.push_back(amax);
+    update_ops_.push_back(Keep(amin));
+    update_ops_.push_back(Keep(amax));
     rep->inserted.emplace_back(amin);
     rep->inserted.emplace_back(amax);
   }
@@ -660,6 +663,18 @@ class Rewriter {
 
   absl::Status QuantizeWeights(absl::string_view layer_scope, const LayerMatch& l, LayerReport* rep);
   RangeVars& ConcatVars(int concat, LayerReport* rep);
+  // Between quantization sites, where no view into the output's bytes is held (emitted names
+  // used later were copied with Keep): full chunks may go to the spill file.
+  void SpillPoint() {
+    if (stream_ == nullptr) return;
+    CloseScope();
+    stream_->SpillFullChunks();
+  }
+  // An emitted name that is used after the current site: streaming, a copy (the output's
+  // chunk holding it may go to a file, SerializedGraph::SpillFullChunks).
+  absl::string_view Keep(absl::string_view emitted) {
+    return stream_ != nullptr ? names_.Intern(emitted) : emitted;
+  }
   // "node" or "node:port", a view that stays valid (interned when it is not a node's name).
   absl::string_view TensorNameView(int node, int port) {
     if (port == 0) return view_.node(node).name();
@@ -710,6 +725,8 @@ RangeVars& Rewriter::ConcatVars(int concat, LayerReport* rep) {
   rep->inserted.emplace_back(v.max_var);
   // The tied range tracks the concat's output (the union of its inputs).
   if (train_) EmaUpdate(v, name, rep);
+  // Used by later sites: kept apart from the output's chunks.
+  for (absl::string_view* n : {&v.min_var, &v.min_read, &v.max_var, &v.max_read}) *n = Keep(*n);
   return concat_vars_.emplace(concat, std::move(v)).first->second;
 }
 
@@ -810,9 +827,9 @@ absl::Status Rewriter::QuantizeWeights(absl::string_view layer_scope, const Laye
     for (int64_t d : *shape) back.push_back(static_cast<int32_t>(d));
     outq = Reshape(absl::StrCat(scope, "/Reshape_1"), outq, back);
   }
-  SetOriginalInput(l.weighted, slot, outq);
+  SetOriginalInput(l.weighted, slot, Keep(outq));
   ++inputs_edited_;
-  weight_quant_.emplace(wt, std::make_pair(outq, names_.Intern(layer_scope)));
+  weight_quant_.emplace(wt, std::make_pair(Keep(outq), names_.Intern(layer_scope)));
   rep->weights_quantized = true;
   return absl::OkStatus();
 }
@@ -890,6 +907,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   int already = 0;
   absl::flat_hash_set<int> tied_done;
   for (const LayerMatch& l : layers) {
+    SpillPoint();
     LayerReport rep;
     const NodeDef& weighted = view_.node(l.weighted);
     rep.pattern = patterns::kLayerPatternName;
@@ -955,7 +973,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
       } else {
         q = QuantizeActivation(layer_scope + "/act_quant", x, &rep);
       }
-      rewire_[x] = q;
+      rewire_[x] = Keep(q);
       rewired_node_[l.output] = true;
       rep.output_quantized = true;
     }
@@ -978,6 +996,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   // Model inputs.
   if (opt_.quantize_inputs) {
     for (int i : view_.Placeholders()) {
+      SpillPoint();
       const NodeDef& p = view_.node(i);
       auto dt = GetAttrOr<DataType>(p, "dtype", tensorflow::DT_INVALID);
       LayerReport rep;
@@ -993,7 +1012,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
         rep.skipped.push_back("input: already quantized");
         ++already;
       } else {
-        rewire_[p.name()] = QuantizeActivation(p.name() + "/act_quant", p.name(), &rep);
+        rewire_[p.name()] = Keep(QuantizeActivation(p.name() + "/act_quant", p.name(), &rep));
         rewired_node_[i] = true;
         rep.output_quantized = true;
       }
@@ -1003,6 +1022,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
   // ConcatV2: every data input quantized with the concat's tied range.
   for (int c : concats) {
+    SpillPoint();
     LayerReport rep;
     const std::string& cname = view_.node(c).name();
     rep.name = cname;
@@ -1036,7 +1056,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
       const absl::string_view scope = FreeScope(absl::StrCat(cname, "/act_quant/input_", k));
       const absl::string_view fq = FakeQuant(v, in, opt_.activation_bits, false, &rep, scope);
       const absl::string_view q = Delay(scope, fq, in, &rep);
-      SetOriginalInput(c, k, q);
+      SetOriginalInput(c, k, Keep(q));
       ++inputs_edited_;
     }
     rep.output_quantized = true;

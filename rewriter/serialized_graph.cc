@@ -1,5 +1,9 @@
 #include "rewriter/serialized_graph.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -11,6 +15,44 @@
 namespace tfqat {
 
 using google::protobuf::io::CodedOutputStream;
+
+void SerializedGraph::Spill(Chunk* c) {
+  if (c->data == nullptr) return;
+  const char* p = c->data.get();
+  size_t left = c->used;
+  off_t at = static_cast<off_t>(c->start);
+  while (left > 0 && spill_error_ == 0) {
+    const ssize_t n = ::pwrite(spill_fd_, p, left, at);
+    if (n < 0) {
+      if (errno != EINTR) spill_error_ = errno;
+      continue;
+    }
+    p += n;
+    at += n;
+    left -= static_cast<size_t>(n);
+  }
+  c->data.reset();
+}
+
+int SerializedGraph::FinishSpill() {
+  if (spill_fd_ >= 0) {
+    for (Chunk& c : chunks_) Spill(&c);
+  }
+  return spill_error_;
+}
+
+const char* SerializedGraph::ChunkBytes(const Chunk& c) const {
+  if (c.data != nullptr) return c.data.get();
+  read_back_.resize(c.used);
+  size_t got = 0;
+  while (got < c.used) {
+    const ssize_t n = ::pread(spill_fd_, &read_back_[got], c.used - got, static_cast<off_t>(c.start + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return nullptr;
+    got += static_cast<size_t>(n);
+  }
+  return read_back_.data();
+}
 
 char* SerializedGraph::Grow(size_t n) {
   if (chunks_.empty() || chunks_.back().capacity - chunks_.back().used < n) {
@@ -59,7 +101,9 @@ const char* SerializedGraph::NodeRecordName(const char* p, const char* limit, ab
 
 std::vector<absl::string_view> SerializedGraph::pieces() const {
   std::vector<absl::string_view> v;
-  for (const Chunk& c : chunks_) v.emplace_back(c.data.get(), c.used);
+  for (const Chunk& c : chunks_) {
+    if (c.data != nullptr) v.emplace_back(c.data.get(), c.used);
+  }
   return v;
 }
 
@@ -188,13 +232,16 @@ void SerializedGraph::AppendNodeWithInputs(const tensorflow::NodeDef& node,
 std::string SerializedGraph::ToString() const {
   std::string s;
   s.reserve(size_);
-  for (const Chunk& c : chunks_) s.append(c.data.get(), c.used);
+  for (const Chunk& c : chunks_) {
+    if (c.data != nullptr) s.append(c.data.get(), c.used);
+  }
   return s;
 }
 
 bool SerializedGraph::ParseTo(tensorflow::GraphDef* graph) const {
   std::vector<std::unique_ptr<google::protobuf::io::ArrayInputStream>> owned;
   for (const Chunk& c : chunks_) {
+    if (c.data == nullptr) continue;
     owned.push_back(std::make_unique<google::protobuf::io::ArrayInputStream>(c.data.get(), static_cast<int>(c.used)));
   }
   std::vector<google::protobuf::io::ZeroCopyInputStream*> streams;

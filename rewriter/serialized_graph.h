@@ -39,6 +39,19 @@ class SerializedGraph {
   template <typename Fn>
   bool AnyNodeName(size_t begin, size_t end, Fn fn) const;
 
+  // Spilling (for outputs larger than memory should hold): SpillFullChunks writes every full
+  // chunk to `fd` at its offset and frees it (views into those bytes end: the writer calls it
+  // where it holds none); FinishSpill writes the rest. The bytes then live in the file (read
+  // back only for AnyNodeName); pieces(), ToString() and ParseTo() see only what is still in
+  // memory. `fd` must be open for reading and writing. Without a file these do nothing.
+  void SpillTo(int fd) { spill_fd_ = fd; }
+  void SpillFullChunks() {
+    if (spill_fd_ < 0) return;
+    for (; spilled_ + 1 < chunks_.size(); ++spilled_) Spill(&chunks_[spilled_]);
+  }
+  // Writes what is still in memory; the first write error (errno), or 0.
+  int FinishSpill();
+
   size_t size() const { return size_; }
   // The bytes, in order, in pieces.
   std::vector<absl::string_view> pieces() const;
@@ -50,6 +63,11 @@ class SerializedGraph {
   // Room for n more bytes at the end of the last chunk (a new chunk when it is full).
   char* Grow(size_t n);
   static constexpr size_t kChunkBytes = size_t{16} << 20;
+  struct Chunk;
+  // A chunk's bytes: in memory, or (spilled) read back from the file into a scratch buffer.
+  const char* ChunkBytes(const Chunk& c) const;
+  // Writes chunk c to the spill file and frees it.
+  void Spill(Chunk* c);
   // Decodes the node record at p (< limit): its name (empty if not first) and its end.
   static const char* NodeRecordName(const char* p, const char* limit, absl::string_view* name);
   struct Chunk {
@@ -61,6 +79,10 @@ class SerializedGraph {
   std::vector<Chunk> chunks_;
   size_t size_ = 0;
   bool deterministic_ = false;
+  int spill_fd_ = -1;
+  size_t spilled_ = 0;  // chunks before this one are in the file
+  int spill_error_ = 0;
+  mutable std::string read_back_;  // a spilled chunk read back
 };
 
 template <typename Fn>
@@ -68,8 +90,10 @@ bool SerializedGraph::AnyNodeName(size_t begin, size_t end, Fn fn) const {
   for (const Chunk& c : chunks_) {
     if (c.start + c.used <= begin) continue;
     if (c.start >= end) break;
-    const char* p = c.data.get() + (begin > c.start ? begin - c.start : 0);
-    const char* limit = c.data.get() + (std::min(end, c.start + c.used) - c.start);
+    const char* base = ChunkBytes(c);
+    if (base == nullptr) return false;
+    const char* p = base + (begin > c.start ? begin - c.start : 0);
+    const char* limit = base + (std::min(end, c.start + c.used) - c.start);
     while (p < limit) {
       absl::string_view name;
       p = NodeRecordName(p, limit, &name);

@@ -8,10 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bench_graphs.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -209,6 +211,76 @@ TEST(NodeEncoderTest, NamesStayUniqueWhenTheInputHoldsTheScopes) {
   // The step counter is created; its read moves past the input's node of that name.
   EXPECT_TRUE(names.contains("global_step"));
   EXPECT_TRUE(names.contains("global_step/read_1"));
+}
+
+}  // namespace
+}  // namespace tfqat
+
+namespace tfqat {
+namespace {
+
+// Spilled to a file as it is made (what `tfqat rewrite` does): the same bytes, with the
+// name checks reading spilled chunks back (a chain over several 16 MiB chunks whose input
+// holds names under the scopes, late in the graph).
+TEST(NodeEncoderTest, SpilledToAFileGivesTheSameBytes) {
+  tensorflow::GraphDef g = bench::LayerChain(30000);
+  for (const char* n : {"block2900/conv/weights_quant/min", "block2950/conv/act_quant/max/read"}) {
+    auto* c = g.add_node();
+    c->set_name(n);
+    c->set_op("NoOp");
+  }
+  RewriteOptions o;
+  o.quantize.mode = QuantizeOptions::Mode::kTrain;
+  o.quantize.quant_delay = 5;
+  SerializedGraph memory;
+  memory.set_deterministic(true);
+  ASSERT_TRUE(RewriteSerialized(g, o, &memory).ok());
+  ASSERT_GT(memory.pieces().size(), 2u);
+
+  FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  SerializedGraph spilled;
+  spilled.set_deterministic(true);
+  spilled.SpillTo(fileno(f));
+  auto r = RewriteSerialized(g, o, &spilled);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LE(spilled.pieces().size(), 1u) << "full chunks should have left memory";
+  ASSERT_EQ(spilled.FinishSpill(), 0);
+  EXPECT_TRUE(spilled.pieces().empty());
+  std::string file(spilled.size(), '\0');
+  ASSERT_EQ(std::fseek(f, 0, SEEK_SET), 0);
+  ASSERT_EQ(std::fread(&file[0], 1, file.size(), f), file.size());
+  std::fclose(f);
+  EXPECT_EQ(file.size(), memory.size());
+  EXPECT_TRUE(file == memory.ToString()) << "spilled bytes differ";
+}
+
+// AnyNodeName reads spilled chunks back from the file.
+TEST(NodeEncoderTest, SpilledChunksAreReadBackForNameScans) {
+  FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  SerializedGraph s;
+  s.SpillTo(fileno(f));
+  tensorflow::NodeDef n;
+  n.set_op("NoOp");
+  const size_t first = s.size();
+  for (int i = 0; i < 40000; ++i) {  // ~40 MB: three chunks
+    n.set_name(absl::StrCat("node_", i, "/", std::string(1000, 'x')));
+    s.AppendNode(n);
+  }
+  s.SpillFullChunks();
+  EXPECT_EQ(s.pieces().size(), 1u);
+  int seen = 0;
+  EXPECT_FALSE(s.AnyNodeName(first, s.size(), [&](absl::string_view name) {
+    ++seen;
+    return false;
+  }));
+  EXPECT_EQ(seen, 40000);
+  EXPECT_TRUE(s.AnyNodeName(first, s.size(), [](absl::string_view name) {
+    return absl::StartsWith(name, "node_123/");  // in the first, spilled chunk
+  }));
+  ASSERT_EQ(s.FinishSpill(), 0);
+  std::fclose(f);
 }
 
 }  // namespace
