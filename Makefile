@@ -19,7 +19,7 @@ build: deps $(BUILD)/CMakeCache.txt
 
 # The whole QAT pipeline on the bundled MNIST example.
 demo: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS) --target tfqat tfqat_mnist_prepare tfqat_example_lenet
+	cmake --build $(BUILD) -j $(JOBS) --target tfqat_demo_programs
 	@bash scripts/demo.sh $(BUILD)
 
 # Unit, integration and conformance tests (peers: the real TFLite interpreter).
