@@ -76,31 +76,6 @@ void InputTransform(const ConvGeometry& g, const WinogradLayout& l, const int16_
   }
 }
 
-template <bool kVnni>
-void GemmTile(int mr, const int16_t* a, int64_t lda_bytes, int pairs, const int16_t* b,
-              int32_t* acc) {
-  switch (mr) {
-    case 1:
-      GemmTile6x16<1, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
-      break;
-    case 2:
-      GemmTile6x16<2, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
-      break;
-    case 3:
-      GemmTile6x16<3, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
-      break;
-    case 4:
-      GemmTile6x16<4, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
-      break;
-    case 5:
-      GemmTile6x16<5, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
-      break;
-    default:
-      GemmTile6x16<6, kVnni>(a, lda_bytes, 0, 1, pairs, b, acc);
-      break;
-  }
-}
-
 // M [16][microtiles][panels][6][16] = V x 4U for the 16 positions.
 template <bool kVnni>
 void BlockGemms(const WinogradLayout& l, const PackedGemmWeights& w, const int16_t* v, int count,
@@ -115,9 +90,9 @@ void BlockGemms(const WinogradLayout& l, const PackedGemmWeights& w, const int16
     for (int mt = 0; mt < microtiles; ++mt) {
       const int mr = std::min(kGemmMr, count - mt * kGemmMr);
       for (int p = 0; p < l.panels; ++p)
-        GemmTile<kVnni>(mr, vx + static_cast<int64_t>(mt) * kGemmMr * l.cp, lda_bytes, pairs,
-                        wx + static_cast<int64_t>(p) * pairs * 32,
-                        mx + (static_cast<int64_t>(mt) * l.panels + p) * 96);
+        GemmTileRows<kVnni>(mr, vx + static_cast<int64_t>(mt) * kGemmMr * l.cp, lda_bytes, 0, 1,
+                            pairs, wx + static_cast<int64_t>(p) * pairs * 32,
+                            mx + (static_cast<int64_t>(mt) * l.panels + p) * 96);
     }
   }
 }

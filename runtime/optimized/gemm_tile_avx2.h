@@ -72,14 +72,7 @@ inline void TileAndStore(int mr, const int16_t* a, int64_t lda_bytes, int64_t se
                          int nseg, int pairs, const int16_t* b, const PackedGemmWeights& w, int n0,
                          const Epilogue& e, T* out, int64_t out_stride, int ncols) {
   alignas(32) int32_t acc[6 * 16];
-  switch (mr) {
-    case 1: GemmTile6x16<1, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
-    case 2: GemmTile6x16<2, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
-    case 3: GemmTile6x16<3, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
-    case 4: GemmTile6x16<4, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
-    case 5: GemmTile6x16<5, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
-    default: GemmTile6x16<6, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
-  }
+  GemmTileRows<kVnni>(mr, a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc);
   const ChannelConsts k0 = LoadChannelConsts(w, n0), k1 = LoadChannelConsts(w, n0 + 8);
   for (int r = 0; r < mr; ++r) {
     const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r));

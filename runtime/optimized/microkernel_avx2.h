@@ -121,4 +121,18 @@ inline void GemmTile6x16(const int16_t* a, int64_t lda_bytes, int64_t seg_stride
 #undef TFQAT_MK_MUL1
 #undef TFQAT_MK_MUL0
 
+// GemmTile6x16 with the tile's row count known only at run time (mr 1..6; larger counts as 6).
+template <bool kVnni>
+inline void GemmTileRows(int mr, const int16_t* a, int64_t lda_bytes, int64_t seg_stride_bytes,
+                         int nseg, int pairs, const int16_t* b, int32_t* acc) {
+  switch (mr) {
+    case 1: GemmTile6x16<1, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 2: GemmTile6x16<2, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 3: GemmTile6x16<3, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 4: GemmTile6x16<4, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    case 5: GemmTile6x16<5, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+    default: GemmTile6x16<6, kVnni>(a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc); break;
+  }
+}
+
 }  // namespace tfqat::runtime::optimized
