@@ -23,10 +23,8 @@
 namespace tfqat {
 namespace {
 
-// The GraphDef.node record protobuf writes for `node` (deterministic: attributes by key).
-std::string ProtobufRecord(const tensorflow::NodeDef& node) {
-  tensorflow::GraphDef g;
-  *g.add_node() = node;
+// Protobuf's deterministic encoding of `g` (attributes by key).
+std::string DeterministicBytes(const tensorflow::GraphDef& g) {
   std::string out;
   google::protobuf::io::StringOutputStream stream(&out);
   google::protobuf::io::CodedOutputStream coded(&stream);
@@ -35,6 +33,13 @@ std::string ProtobufRecord(const tensorflow::NodeDef& node) {
   g.SerializeWithCachedSizes(&coded);
   coded.Trim();
   return out;
+}
+
+// The GraphDef.node record protobuf writes for `node`.
+std::string ProtobufRecord(const tensorflow::NodeDef& node) {
+  tensorflow::GraphDef g;
+  *g.add_node() = node;
+  return DeterministicBytes(g);
 }
 
 std::string Encoded(const NodeSpec& spec, absl::string_view* name_out) {
@@ -119,14 +124,7 @@ std::string ReorderedCanonical(const RewriteResult& r) {
   if (r.graph.has_versions()) *g.mutable_versions() = r.graph.versions();
   if (r.graph.has_library()) *g.mutable_library() = r.graph.library();
   g.set_version(r.graph.version());
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  g.ByteSizeLong();  // caches the sizes SerializeWithCachedSizes writes
-  g.SerializeWithCachedSizes(&coded);
-  coded.Trim();
-  return out;
+  return DeterministicBytes(g);
 }
 
 // A chain whose input already holds names under the scopes the rewrite would pick, so that
