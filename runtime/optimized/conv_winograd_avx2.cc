@@ -138,11 +138,7 @@ void BlockOutputs(const ConvGeometry& g, const WinogradLayout& l, const PackedGe
           const int64_t ox = 2 * tx + s;
           if (ox >= g.out_w) break;
           T* o = output + ((b * g.out_h + oy) * g.out_w + ox) * w.n + n0;
-          if (w.any_left_shift) {
-            StoreRow<T, true>(lo[r][s], hi[r][s], k0, k1, e, o, ncols);
-          } else {
-            StoreRow<T, false>(lo[r][s], hi[r][s], k0, k1, e, o, ncols);
-          }
+          StoreRow<T>(w.any_left_shift, lo[r][s], hi[r][s], k0, k1, e, o, ncols);
         }
       }
     }

@@ -96,11 +96,7 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
           const __m256i c0 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x20);  // channels 0-7
           const __m256i c1 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x31);  // channels 8-15
           T* o = out_row + static_cast<int64_t>(ox) * g.channels + grp * 16;
-          if (w.q.any_left_shift) {
-            StoreRow<T, true>(c0, c1, k0, k1, e, o, ncols);
-          } else {
-            StoreRow<T, false>(c0, c1, k0, k1, e, o, ncols);
-          }
+          StoreRow<T>(w.q.any_left_shift, c0, c1, k0, k1, e, o, ncols);
         }
       }
     }

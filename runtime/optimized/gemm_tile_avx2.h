@@ -77,11 +77,7 @@ inline void TileAndStore(int mr, const int16_t* a, int64_t lda_bytes, int64_t se
   for (int r = 0; r < mr; ++r) {
     const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r));
     const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r + 8));
-    if (w.any_left_shift) {
-      StoreRow<T, true>(c0, c1, k0, k1, e, out + r * out_stride, ncols);
-    } else {
-      StoreRow<T, false>(c0, c1, k0, k1, e, out + r * out_stride, ncols);
-    }
+    StoreRow<T>(w.any_left_shift, c0, c1, k0, k1, e, out + r * out_stride, ncols);
   }
 }
 

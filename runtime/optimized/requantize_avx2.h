@@ -75,4 +75,16 @@ inline void StoreRow(const __m256i acc0, const __m256i acc1, const ChannelConsts
   }
 }
 
+// StoreRow with the left-shift step chosen at run time (PackedGemmWeights::any_left_shift).
+template <typename T>
+inline void StoreRow(bool any_left_shift, const __m256i acc0, const __m256i acc1,
+                     const ChannelConsts& k0, const ChannelConsts& k1, const Epilogue& e, T* out,
+                     int ncols) {
+  if (any_left_shift) {
+    StoreRow<T, true>(acc0, acc1, k0, k1, e, out, ncols);
+  } else {
+    StoreRow<T, false>(acc0, acc1, k0, k1, e, out, ncols);
+  }
+}
+
 }  // namespace tfqat::runtime::optimized
