@@ -36,8 +36,7 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
 
   const int64_t image_rows = static_cast<int64_t>(g.batches) * pi.h;
   std::memset(image + image_rows * pi.w * g.in_d, 0, kImageSlackBytes);
-  const Epilogue e{_mm256_set1_epi32(output_offset), _mm256_set1_epi32(act_min),
-                   _mm256_set1_epi32(act_max)};
+  const Epilogue e = MakeEpilogue<T>(output_offset, act_min, act_max);
   const int64_t pix_bytes = static_cast<int64_t>(g.in_d) * 2;
   const int64_t lda_bytes = pix_bytes * g.stride_w;
   const int64_t seg_stride_bytes = pix_bytes * pi.w;

@@ -122,7 +122,7 @@ void BlockOutputs(const ConvGeometry& g, const WinogradLayout& l, const PackedGe
   const int64_t per_image = l.tiles_h * l.tiles_w;
   for (int p = 0; p < l.panels; ++p) {
     const int n0 = p * kGemmNr, ncols = std::min(kGemmNr, w.n - n0);
-    const ChannelConsts k0 = LoadChannelConsts(w, n0), k1 = LoadChannelConsts(w, n0 + 8);
+    const PanelConsts k = LoadPanelConsts(w, n0, e);
     for (int i = 0; i < count; ++i) {
       const int32_t* mi =
           m + (static_cast<int64_t>(i / kGemmMr) * l.panels + p) * 96 + (i % kGemmMr) * kGemmNr;
@@ -138,7 +138,7 @@ void BlockOutputs(const ConvGeometry& g, const WinogradLayout& l, const PackedGe
           const int64_t ox = 2 * tx + s;
           if (ox >= g.out_w) break;
           T* o = output + ((b * g.out_h + oy) * g.out_w + ox) * w.n + n0;
-          StoreRow<T>(w.any_left_shift, lo[r][s], hi[r][s], k0, k1, e, o, ncols);
+          StoreRow<T>(k, lo[r][s], hi[r][s], e, o, ncols);
         }
       }
     }
@@ -167,8 +167,7 @@ void ConvWinograd(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
   auto image_row = [&](int64_t t) {
     return (t / per_image) * pi.h + 2 * ((t % per_image) / l.tiles_w);
   };
-  const Epilogue e{_mm256_set1_epi32(output_offset), _mm256_set1_epi32(act_min),
-                   _mm256_set1_epi32(act_max)};
+  const Epilogue e = MakeEpilogue<T>(output_offset, act_min, act_max);
   const int64_t blocks = (l.tiles + l.block - 1) / l.block;
   std::atomic<int64_t> next{0};
   const int tasks = static_cast<int>(std::min<int64_t>(threads, blocks));

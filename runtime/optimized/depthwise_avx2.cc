@@ -56,8 +56,7 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
                 image_rows * (t + 1) / convert_tasks, image);
   });
 
-  const Epilogue e{_mm256_set1_epi32(output_offset), _mm256_set1_epi32(act_min),
-                   _mm256_set1_epi32(act_max)};
+  const Epilogue e = MakeEpilogue<T>(output_offset, act_min, act_max);
   const int64_t wp = g.PaddedW(), c16 = g.Channels16();
   const int taps = g.f_h * g.f_w, pairs = (taps + 1) / 2;
   std::vector<int64_t> tap_offset(2 * pairs, -1);  // in int16 elements; -1: no tap (odd count)
@@ -73,8 +72,7 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
       const int16_t* in_row = image + (b * g.PaddedH() + oy * g.stride_h) * wp * c16;
       T* out_row = output + row * g.out_w * g.channels;
       for (int grp = 0; grp < groups; ++grp) {
-        const ChannelConsts k0 = LoadChannelConsts(w.q, grp * 16);
-        const ChannelConsts k1 = LoadChannelConsts(w.q, grp * 16 + 8);
+        const PanelConsts k = LoadPanelConsts(w.q, grp * 16, e);
         const int16_t* wg = w.weights.data() + static_cast<int64_t>(grp) * pairs * 32;
         const int ncols = std::min(16, g.channels - grp * 16);
         for (int ox = 0; ox < g.out_w; ++ox) {
@@ -96,7 +94,7 @@ void Depthwise(const DepthwiseGeometry& g, const PackedDepthwise& w, int32_t inp
           const __m256i c0 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x20);  // channels 0-7
           const __m256i c1 = _mm256_permute2x128_si256(acc_lo, acc_hi, 0x31);  // channels 8-15
           T* o = out_row + static_cast<int64_t>(ox) * g.channels + grp * 16;
-          StoreRow<T>(w.q.any_left_shift, c0, c1, k0, k1, e, o, ncols);
+          StoreRow<T>(k, c0, c1, e, o, ncols);
         }
       }
     }

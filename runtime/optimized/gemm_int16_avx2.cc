@@ -113,7 +113,7 @@ void ConvGemm(const ConvGeometry& g, const PackedGemmWeights& w, int32_t input_o
   j.input = input;
   j.output = output;
   j.input_offset = static_cast<int16_t>(input_offset);
-  j.e = {_mm256_set1_epi32(output_offset), _mm256_set1_epi32(act_min), _mm256_set1_epi32(act_max)};
+  j.e = MakeEpilogue<T>(output_offset, act_min, act_max);
   j.scratch = ctx.scratch;
   j.rows = g.Rows();
   j.blocks = static_cast<int>((j.rows + kGemmRowBlock - 1) / kGemmRowBlock);

@@ -58,6 +58,20 @@ struct ConvGeometry {
   int ImplicitK() const { return f_h * SegLen2(); }
 };
 
+// Layout of a PackedGemmWeights::one_shift_table block (int32 offsets; the 64-bit vectors hold the
+// 4 even channels 0, 2, 4, 6 or the 4 odd ones 1, 3, 5, 7 of the group).
+inline constexpr int kOneShiftBias = 0;        // int32 x 8: bias
+inline constexpr int kOneShiftMult = 8;        // int32 x 8: multiplier (vpmuldq reads the even)
+inline constexpr int kOneShiftMultOdd = 16;    // int32 x 8: odd multipliers in the even lanes
+inline constexpr int kOneShiftFix = 24;        // int32 x 8: -2^(31 - s), what the added 2^62 leaves
+inline constexpr int kOneShiftShiftEven = 32;  // int64 x 4: 31 + s
+inline constexpr int kOneShiftShiftOdd = 40;   // int64 x 4: s - 1 (result into the high dword)
+inline constexpr int kOneShiftAddEvenPos = 48; // int64 x 4: rounding constant + 2^62, p >= 0
+inline constexpr int kOneShiftAddEvenNeg = 56; // int64 x 4: the same for p < 0
+inline constexpr int kOneShiftAddOddPos = 64;
+inline constexpr int kOneShiftAddOddNeg = 72;
+inline constexpr int kOneShiftBlock = 80;
+
 // Weights packed once at plan time: panel p holds output channels [16p, 16p + 16) as
 // [k2 / 2][16 channels][2 consecutive k] int16 values (w + weights_offset), zero padded in k and n.
 struct PackedGemmWeights {
@@ -91,6 +105,14 @@ struct PackedGemmWeights {
   std::vector<int32_t> bias, multiplier, left_shift, right_shift;
   std::vector<int32_t> multiplier_odd, round_mask, round_half;
   bool any_left_shift = false;  // some channel's multiplier is > 1 (left_shift > 0)
+  // The shorter epilogue (requantize_avx2.h, RequantizeOneShiftAvx2): TFLite's two roundings
+  // folded into one 64-bit add and one shift. Usable when every channel shifts right by >= 1 (the
+  // common case: multipliers < 0.5); per 8-channel group g, lane i of the *_even tables is channel
+  // 8g + 2i and of the *_odd tables channel 8g + 2i + 1.
+  bool one_shift = false;
+  // Its constants, one 320-byte block per 8-channel group (one tile loads them from one base):
+  // kOneShift* below give each vector's offset in int32 units.
+  std::vector<int32_t, CacheAlignedAllocator<int32_t>> one_shift_table;
 
   // Scratch bytes one thread needs (one im2col block of int16 rows).
   size_t ScratchPerThread() const {

@@ -66,19 +66,31 @@ inline void ConvertImageRows(const ConvGeometry& g, const PaddedImage& pi, const
 }
 
 // One tile of `mr` (1..6) output rows x one 16-channel panel: accumulate over the segments
-// (see GemmTile6x16), then requantize and store row r at out + r * out_stride.
+// (see GemmTile6x16), then requantize and store row r at out + r * out_stride. The one-shift
+// epilogue runs channel group by channel group over the tile (its 10 constants stay in
+// registers), then narrows the rows.
 template <typename T, bool kVnni>
 inline void TileAndStore(int mr, const int16_t* a, int64_t lda_bytes, int64_t seg_stride_bytes,
                          int nseg, int pairs, const int16_t* b, const PackedGemmWeights& w, int n0,
                          const Epilogue& e, T* out, int64_t out_stride, int ncols) {
   alignas(32) int32_t acc[6 * 16];
   GemmTileRows<kVnni>(mr, a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc);
-  const ChannelConsts k0 = LoadChannelConsts(w, n0), k1 = LoadChannelConsts(w, n0 + 8);
-  for (int r = 0; r < mr; ++r) {
-    const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r));
-    const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r + 8));
-    StoreRow<T>(w.any_left_shift, c0, c1, k0, k1, e, out + r * out_stride, ncols);
+  auto row = [&acc](int r, int half) { return reinterpret_cast<__m256i*>(acc + 16 * r + 8 * half); };
+  if (w.one_shift) {
+    for (int half = 0; half < 2; ++half) {
+      const OneShiftConsts k = LoadOneShiftConsts(w, n0 + 8 * half, e.zp);
+      for (int r = 0; r < mr; ++r)
+        _mm256_store_si256(row(r, half), RequantizeOneShiftAvx2(_mm256_load_si256(row(r, half)), k));
+    }
+    for (int r = 0; r < mr; ++r)
+      PackStoreRow<T>(_mm256_load_si256(row(r, 0)), _mm256_load_si256(row(r, 1)), e,
+                      out + r * out_stride, ncols);
+    return;
   }
+  const PanelConsts k = LoadPanelConsts(w, n0, e);
+  for (int r = 0; r < mr; ++r)
+    StoreRow<T>(k, _mm256_load_si256(row(r, 0)), _mm256_load_si256(row(r, 1)), e,
+                out + r * out_stride, ncols);
 }
 
 template <typename T>

@@ -1,9 +1,53 @@
 // Weight packing for the optimized GEMM (portable code; runs once at plan time).
 #include <algorithm>
+#include <cstring>
 
 #include "runtime/optimized/gemm_packed.h"
 
 namespace tfqat::runtime::optimized {
+
+namespace {
+
+// Tables of the one-shift epilogue (requantize_avx2.h). With p = x * M (x the int32 accumulator
+// + bias, M the Q31 multiplier, s >= 1 the right shift), TFLite's
+//   RoundingDivideByPOT(floor((p + 2^30) / 2^31), s)
+// (half up, then half away from zero) equals floor((p + 2^30 + c * 2^31) / 2^(31 + s)) with
+// c = 2^(s-1) for p >= 0 and 2^(s-1) - 1 for p < 0 (nested floors of integer divisions merge).
+// 2^62 is added so that the 64-bit sum is never negative (|p| < 2^62) and a logical shift can take
+// the bits; it leaves 2^(31 - s) in the result, which offset_fix removes.
+void BuildOneShiftTables(int n, PackedGemmWeights* out) {
+  PackedGemmWeights& w = *out;
+  const size_t padded = w.multiplier.size();
+  w.one_shift = !w.any_left_shift;
+  for (int c = 0; c < n && w.one_shift; ++c) w.one_shift = w.right_shift[c] >= 1;
+  w.one_shift_table.clear();
+  if (!w.one_shift) return;
+  w.one_shift_table.assign(padded / 8 * kOneShiftBlock, 0);
+  auto put64 = [&w](size_t at, int64_t v) { std::memcpy(&w.one_shift_table[at], &v, sizeof v); };
+  for (size_t c = 0; c < padded; ++c) {
+    // Padding channels (never stored) take shift 1 like any valid channel.
+    const int s = c < static_cast<size_t>(n) ? w.right_shift[c] : 1;
+    const int64_t pos = (int64_t{1} << 62) + (int64_t{1} << 30) + (int64_t{1} << (30 + s));
+    const int64_t neg = pos - (int64_t{1} << 31);
+    const size_t block = c / 8 * kOneShiftBlock, i = c % 8, lane64 = 2 * (i / 2);
+    w.one_shift_table[block + kOneShiftBias + i] = w.bias[c];
+    w.one_shift_table[block + kOneShiftMult + i] = w.multiplier[c];
+    w.one_shift_table[block + kOneShiftMultOdd + i] = w.multiplier_odd[c];
+    w.one_shift_table[block + kOneShiftFix + i] =
+        static_cast<int32_t>(0u - (uint32_t{1} << (31 - s)));
+    if (i % 2 == 0) {
+      put64(block + kOneShiftShiftEven + lane64, 31 + s);
+      put64(block + kOneShiftAddEvenPos + lane64, pos);
+      put64(block + kOneShiftAddEvenNeg + lane64, neg);
+    } else {
+      put64(block + kOneShiftShiftOdd + lane64, s - 1);
+      put64(block + kOneShiftAddOddPos + lane64, pos);
+      put64(block + kOneShiftAddOddNeg + lane64, neg);
+    }
+  }
+}
+
+}  // namespace
 
 template <typename T>
 bool PackGemmWeights(const T* filter, int n, int k, int32_t weights_offset, const int32_t* bias,
@@ -52,6 +96,7 @@ bool PackGemmWeights(const T* filter, int n, int k, int32_t weights_offset, cons
     w.round_mask[c] = static_cast<int32_t>(mask);
     w.round_half[c] = static_cast<int32_t>(mask >> 1);
   }
+  BuildOneShiftTables(n, &w);
   return true;
 }
 
