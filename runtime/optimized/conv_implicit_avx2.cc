@@ -41,20 +41,15 @@ void ConvImplicit(const ConvGeometry& g, const PackedGemmWeights& w, int32_t inp
   const int64_t lda_bytes = pix_bytes * g.stride_w;
   const int64_t seg_stride_bytes = pix_bytes * pi.w;
   const int pairs = g.SegLen2() / 2;
-  const int kpairs = w.k2 / 2;
-  // A run of `count` output pixels whose inputs start at `a` (pixels lda apart) and whose outputs
-  // are consecutive from `out`.
+  // A run of `count` output pixels whose inputs start at `a` (pixels lda apart, f_h segments
+  // one padded image row apart) and whose outputs are consecutive from `out`.
   auto run = [&](const int16_t* a, T* out, int64_t count) {
-    for (int64_t x0 = 0; x0 < count; x0 += kGemmMr) {
-      const int mr = static_cast<int>(std::min<int64_t>(kGemmMr, count - x0));
-      const int16_t* ax = a + x0 * g.stride_w * g.in_d;
-      T* ox = out + x0 * w.n;
-      for (int p = 0; p < w.panels; ++p) {
-        const int n0 = p * kGemmNr;
-        TileAndStore<T>(w.use_avxvnni, mr, ax, lda_bytes, seg_stride_bytes, g.f_h, pairs,
-                        w.data.data() + static_cast<int64_t>(p) * kpairs * 32, w, n0, e, ox + n0,
-                        w.n, std::min(kGemmNr, w.n - n0));
-      }
+    if (w.use_avxvnni) {
+      RowsTimesPanels<T, true>(a, lda_bytes, seg_stride_bytes, g.f_h, pairs, count, w, 0,
+                               w.panels, e, out);
+    } else {
+      RowsTimesPanels<T, false>(a, lda_bytes, seg_stride_bytes, g.f_h, pairs, count, w, 0,
+                                w.panels, e, out);
     }
   };
   // 1x1 stride-1 convs: the padded image is the input itself, one flat run of pixels.

@@ -74,17 +74,13 @@ void RunBlock(const ConvJob<T>& j, int blk, int p_begin, int p_end, int16_t* a) 
   const int64_t m0 = static_cast<int64_t>(blk) * kGemmRowBlock;
   const int mb = static_cast<int>(std::min<int64_t>(kGemmRowBlock, j.rows - m0));
   for (int r = 0; r < mb; ++r) GatherRow(*j.g, j.input, m0 + r, j.input_offset, w.k2, a + r * w.k2);
-  const int kpairs = w.k2 / 2;
-  const int64_t ostride = w.n;
-  for (int p = p_begin; p < p_end; ++p) {
-    const int16_t* b = w.data.data() + static_cast<int64_t>(p) * kpairs * 32;
-    const int n0 = p * kGemmNr;
-    const int ncols = std::min(kGemmNr, w.n - n0);
-    T* out = j.output + m0 * ostride + n0;
-    const int64_t lda_bytes = static_cast<int64_t>(w.k2) * 2;
-    for (int r0 = 0; r0 < mb; r0 += kGemmMr)
-      TileAndStore<T>(w.use_avxvnni, std::min(kGemmMr, mb - r0), a + r0 * w.k2, lda_bytes, 0, 1,
-                      kpairs, b, w, n0, j.e, out + r0 * ostride, ostride, ncols);
+  const int64_t lda_bytes = static_cast<int64_t>(w.k2) * 2;
+  if (w.use_avxvnni) {
+    RowsTimesPanels<T, true>(a, lda_bytes, 0, 1, w.k2 / 2, mb, w, p_begin, p_end, j.e,
+                             j.output + m0 * w.n);
+  } else {
+    RowsTimesPanels<T, false>(a, lda_bytes, 0, 1, w.k2 / 2, mb, w, p_begin, p_end, j.e,
+                              j.output + m0 * w.n);
   }
 }
 
