@@ -1,5 +1,6 @@
 // Matcher cost on generated graphs of 10k / 100k / 1M nodes (one layer per 10 nodes):
-// FindLayers alone (the GraphView is built outside the timed loop) and with the view.
+// FindLayers alone (the GraphView is built outside the timed loop) and with the view; the
+// GraphView alone (name index, fan-in/fan-out) and its topological order.
 #include <benchmark/benchmark.h>
 
 #include "bench/bench_graphs.h"
@@ -58,6 +59,30 @@ void BM_ViewAndFindLayers(benchmark::State& state) {
       benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_ViewAndFindLayers)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
+void BM_GraphViewCreate(benchmark::State& state) {
+  const auto graph = tfqat::bench::LayerChain(state.range(0));
+  for (auto _ : state) {
+    auto view = tfqat::GraphView::Create(graph);
+    benchmark::DoNotOptimize(view);
+  }
+  state.counters["nodes"] = graph.node_size();
+  state.counters["time_per_node"] = benchmark::Counter(
+      static_cast<double>(graph.node_size()),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_GraphViewCreate)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
+void BM_TopologicalOrder(benchmark::State& state) {
+  const auto graph = tfqat::bench::LayerChain(state.range(0));
+  auto view = tfqat::GraphView::Create(graph);
+  for (auto _ : state) {
+    auto order = view->TopologicalOrder();
+    benchmark::DoNotOptimize(order);
+  }
+  state.counters["nodes"] = graph.node_size();
+}
+BENCHMARK(BM_TopologicalOrder)->Arg(10000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

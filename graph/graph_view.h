@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "graph/tensor_ref.h"
 #include "proto/graph.pb.h"
 
@@ -41,6 +42,26 @@ class GraphView {
   const tensorflow::GraphDef& graph() const { return *graph_; }
   int num_nodes() const { return graph_->node_size(); }
   const tensorflow::NodeDef& node(int i) const { return graph_->node(i); }
+  // For loops over the nodes of a large graph (each NodeDef and its strings are a cache and
+  // TLB miss): call with the node the loop will read `kPrefetchDistance` iterations later.
+  // Loads that node's NodeDef, and the name/op strings of the nodes nearer to it (fetched
+  // by the calls of earlier iterations).
+  static constexpr int kPrefetchDistance = 16;
+  void Prefetch(int ahead, int nearer, int nearest) const {
+    const int n = num_nodes();
+    if (ahead >= 0 && ahead < n) __builtin_prefetch(&graph_->node(ahead));
+    if (nearer >= 0 && nearer < n) {
+      __builtin_prefetch(&graph_->node(nearer).name());
+      __builtin_prefetch(&graph_->node(nearer).op());
+    }
+    if (nearest >= 0 && nearest < n) {
+      __builtin_prefetch(graph_->node(nearest).name().data());
+      __builtin_prefetch(graph_->node(nearest).op().data());
+    }
+  }
+  // Prefetch for a loop reading node i now, in index order.
+  void PrefetchFor(int i) const { Prefetch(i + kPrefetchDistance, i + kPrefetchDistance / 2, i + kPrefetchDistance / 4); }
+
   // Index of a node by name.
   std::optional<int> index(absl::string_view name) const;
   const tensorflow::NodeDef* FindNode(absl::string_view name) const;
@@ -49,11 +70,15 @@ class GraphView {
   // all nodes on the first call (most users only need fanin), thread-safe.
   const std::vector<TensorRef>& inputs(int i) const;
   // Producers of node i's inputs, same order as inputs(i).
-  const std::vector<Producer>& fanin(int i) const { return fanin_[i]; }
+  absl::Span<const Producer> fanin(int i) const {
+    return absl::MakeConstSpan(fanin_.data() + fanin_begin_[i], fanin_begin_[i + 1] - fanin_begin_[i]);
+  }
   // Data producers only.
   std::vector<Producer> data_fanin(int i) const;
-  // All consumers of any output of node i (data and control).
-  const std::vector<Consumer>& fanout(int i) const { return fanout_[i]; }
+  // All consumers of any output of node i (data and control), by consumer index then slot.
+  absl::Span<const Consumer> fanout(int i) const {
+    return absl::MakeConstSpan(fanout_.data() + fanout_begin_[i], fanout_begin_[i + 1] - fanout_begin_[i]);
+  }
   // Consumers of output `port` of node i (data edges only).
   std::vector<Consumer> consumers(int i, int port) const;
   int num_data_consumers(int i) const;
@@ -74,8 +99,12 @@ class GraphView {
     std::vector<std::vector<TensorRef>> refs;
   };
   std::shared_ptr<LazyInputs> inputs_ = std::make_shared<LazyInputs>();
-  std::vector<std::vector<Producer>> fanin_;
-  std::vector<std::vector<Consumer>> fanout_;
+  // Fan-in and fan-out of all nodes in one array each (node i's entries are
+  // [begin[i], begin[i + 1])): two allocations instead of two per node.
+  std::vector<Producer> fanin_;
+  std::vector<size_t> fanin_begin_;  // num_nodes() + 1 entries
+  std::vector<Consumer> fanout_;
+  std::vector<size_t> fanout_begin_;  // num_nodes() + 1 entries
 };
 
 }  // namespace tfqat

@@ -193,7 +193,7 @@ class Engine {
         return false;
       }
     }
-    const std::vector<Producer>& fanin = view_.fanin(node);
+    const absl::Span<const Producer> fanin = view_.fanin(node);
     int num_data = 0;
     while (num_data < static_cast<int>(fanin.size()) && !fanin[num_data].is_control) ++num_data;
     const int want = static_cast<int>(p.inputs.size());
@@ -217,7 +217,7 @@ class Engine {
     return false;
   }
 
-  bool MatchInputs(const PatternNode& p, const std::vector<Producer>& fanin, bool swap,
+  bool MatchInputs(const PatternNode& p, absl::Span<const Producer> fanin, bool swap,
                    int depth) {
     for (size_t k = 0; k < p.inputs.size(); ++k) {
       size_t slot = k;
@@ -289,8 +289,12 @@ absl::StatusOr<MatchSet> FindMatches(const GraphView& view, const std::vector<Pa
   result.owner.assign(view.num_nodes(), -1);
   Engine engine(view, options, &result.owner);
   Match m;
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    const int n = *it;
+  const int num = static_cast<int>(order.size());
+  constexpr int kAhead = GraphView::kPrefetchDistance;
+  for (int k = num - 1; k >= 0; --k) {
+    const int n = order[k];
+    view.Prefetch(k >= kAhead ? order[k - kAhead] : -1, k >= kAhead / 2 ? order[k - kAhead / 2] : -1,
+                  k >= kAhead / 4 ? order[k - kAhead / 4] : -1);
     if (result.owner[n] >= 0 || options.excluded_nodes.contains(n)) continue;
     const std::string& op = view.node(n).op();
     for (const Prepared& pp : prepared) {

@@ -331,6 +331,7 @@ class Rewriter {
     std::vector<absl::string_view> inputs;
     for (int i = 0; i < original; ++i) {
       if ((i & 4095) == 0) stream_->SpillFullChunks();
+      view_.PrefetchFor(i);
       const NodeDef& src = view_.node(i);
       if (!edited_node_[i]) {
         // Unchanged unless a data input (port 0) comes from a rewired node: found through
@@ -869,7 +870,28 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   edited_node_.assign(original, false);
   rewired_node_.assign(original, false);
   dirs_.reserve(static_cast<size_t>(original) / 4 + 16);
-  for (int i = 0; i < original; ++i) AddDirs(view_.node(i).name());
+  // One pass over the input's nodes (each is a cache miss in a large graph) for the scope
+  // prefixes, the concats and the weighted ops no layer covers.
+  std::vector<int> concat_ops, uncovered;
+  {
+    // A prefix shared with the previous name (up to a '/' in both) was added with it: only
+    // the prefixes past the common part are hashed (neighbours usually share their scopes).
+    absl::string_view prev;
+    for (int i = 0; i < original; ++i) {
+      view_.PrefetchFor(i);
+      const std::string& op = view_.node(i).op();
+      if (patterns::ops::kConcat.Contains(op)) concat_ops.push_back(i);
+      if (patterns::ops::kWeighted.Contains(op) && ms.owner[i] < 0) uncovered.push_back(i);
+      const absl::string_view name = view_.node(i).name();
+      const size_t limit = std::min(name.size(), prev.size());
+      size_t common = 0;
+      while (common < limit && name[common] == prev[common]) ++common;
+      for (size_t slash = name.find('/'); slash != absl::string_view::npos; slash = name.find('/', slash + 1)) {
+        if (slash > 0 && slash >= common) dirs_.insert(Hash(name.substr(0, slash)));
+      }
+      prev = name;
+    }
+  }
   std::vector<LayerMatch> layers;
   for (auto it = ms.matches.rbegin(); it != ms.matches.rend(); ++it) {
     layers.push_back(patterns::DecodeLayer(*it));
@@ -884,8 +906,8 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
     return (opt_.scope.empty() || absl::StartsWith(name, opt_.scope)) && !Excluded(name, opt_.exclude);
   };
   std::vector<int> concats;
-  for (int i = 0; i < original; ++i) {
-    if (!patterns::ops::kConcat.Contains(view_.node(i).op()) || !concat_in_scope(i)) continue;
+  for (int i : concat_ops) {
+    if (!concat_in_scope(i)) continue;
     auto t = GetAttrOr<DataType>(view_.node(i), "T", tensorflow::DT_INVALID);
     if (!t.ok() || *t != tensorflow::DT_FLOAT) continue;
     concats.push_back(i);
@@ -981,8 +1003,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   }
 
   // Weighted ops that no layer covers: say why.
-  for (int i = 0; i < original; ++i) {
-    if (!patterns::ops::kWeighted.Contains(view_.node(i).op()) || ms.owner[i] >= 0) continue;
+  for (int i : uncovered) {
     LayerReport rep;
     rep.name = LayerScope(view_.node(i).name());
     rep.weighted_op = view_.node(i).name();
@@ -1107,8 +1128,10 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
 }  // namespace
 
-static absl::Status CheckForTrainingOps(const tensorflow::GraphDef& graph) {
-  for (const NodeDef& n : graph.node()) {
+static absl::Status CheckForTrainingOps(const GraphView& view) {
+  for (int i = 0; i < view.num_nodes(); ++i) {
+    view.PrefetchFor(i);
+    const NodeDef& n = view.node(i);
     if (IsTrainingOp(n)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "node '", n.name(), "' (", n.op(),
@@ -1123,7 +1146,7 @@ absl::StatusOr<QuantizeResult> InsertFakeQuantWithView(const GraphView& view, te
                                                        const QuantizeOptions& options,
                                                        const std::vector<int>* topological_order) {
   TFQAT_RETURN_IF_ERROR(CheckOptions(options));
-  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(*graph));
+  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(view));  // the view indexes *graph
   // The view indexes *graph, which the rewriter edits in place: it only appends nodes and
   // rewrites input strings of existing nodes, and reads the view's parsed tables, never the
   // edited strings.
@@ -1135,7 +1158,7 @@ absl::StatusOr<QuantizeResult> InsertFakeQuantSerialized(const GraphView& view, 
                                                          SerializedGraph* out,
                                                          const std::vector<int>* topological_order) {
   TFQAT_RETURN_IF_ERROR(CheckOptions(options));
-  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(view.graph()));
+  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(view));
   Rewriter rewriter(view, options, nullptr, out, topological_order);
   return rewriter.Run();
 }

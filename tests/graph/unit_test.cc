@@ -387,6 +387,87 @@ TEST(GraphViewTest, FanInFanOutInputsOutputs) {
   EXPECT_EQ(v->FindNode("nope"), nullptr);
 }
 
+// Nodes written consumers first: inputs naming a later node are resolved after the pass,
+// and fan-in / fan-out / order are those of the edges, not of the node order.
+TEST(GraphViewTest, ConsumersBeforeProducers) {
+  GraphBuilder b;
+  b.AddNode("out", "AddV2", {"mid:1", "a", "^c"});
+  b.AddNode("mid", "Split", {"a", "b"});
+  b.AddNode("a", "Placeholder", {});
+  b.AddNode("b", "Const", {});
+  b.AddNode("c", "NoOp", {});
+  auto g = b.Build();
+  auto v = GraphView::Create(g);
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_EQ(v->fanin(0).size(), 3u);
+  EXPECT_EQ(v->fanin(0)[0].node, 1);
+  EXPECT_EQ(v->fanin(0)[0].port, 1);
+  EXPECT_EQ(v->fanin(0)[1].node, 2);
+  EXPECT_EQ(v->fanin(0)[2].node, 4);
+  EXPECT_TRUE(v->fanin(0)[2].is_control);
+  ASSERT_EQ(v->fanin(1).size(), 2u);
+  EXPECT_EQ(v->fanin(1)[0].node, 2);
+  EXPECT_EQ(v->fanin(1)[1].node, 3);
+  EXPECT_TRUE(v->fanin(2).empty());
+  // a feeds out (slot 1) and mid (slot 0): by consumer index, then slot.
+  ASSERT_EQ(v->fanout(2).size(), 2u);
+  EXPECT_EQ(v->fanout(2)[0].node, 0);
+  EXPECT_EQ(v->fanout(2)[0].input_slot, 1);
+  EXPECT_EQ(v->fanout(2)[1].node, 1);
+  EXPECT_EQ(v->fanout(2)[1].input_slot, 0);
+  EXPECT_TRUE(v->fanout(0).empty());
+  ASSERT_EQ(v->fanout(4).size(), 1u);
+  EXPECT_TRUE(v->fanout(4)[0].is_control);
+  auto order = v->TopologicalOrder();
+  ASSERT_TRUE(order.ok());
+  EXPECT_THAT(*order, ElementsAre(2, 3, 1, 4, 0));  // Kahn, ties by index
+}
+
+TEST(GraphViewTest, ProducersFirstOrderIsGraphOrder) {
+  auto g = SmallGraph();
+  auto v = GraphView::Create(g);
+  ASSERT_TRUE(v.ok());
+  auto order = v->TopologicalOrder();
+  ASSERT_TRUE(order.ok());
+  std::vector<int> expected(g.node_size());
+  for (int i = 0; i < g.node_size(); ++i) expected[i] = i;
+  EXPECT_EQ(*order, expected);
+}
+
+// Errors are reported in the documented order whatever the single pass met first: names
+// (empty, duplicate) before inputs, inputs node by node.
+TEST(GraphViewTest, ErrorOrder) {
+  {
+    GraphBuilder b;
+    b.AddNode("x", "Identity", {"missing"});  // dangling, first in the graph
+    b.AddNode("y", "Const", {});
+    b.AddNode("y", "Const", {});  // duplicate, later
+    auto g = b.Build();
+    EXPECT_THAT(GraphView::Create(g).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         "node 'y' (Const): duplicate node name (also node #1); node names must be unique"));
+  }
+  {
+    GraphBuilder b;
+    b.AddNode("x", "Identity", {"later_missing"});
+    b.AddNode("z", "Identity", {"x:bad"});
+    auto g = b.Build();
+    EXPECT_THAT(GraphView::Create(g).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         "node 'x' (Identity): input 0 'later_missing' names a node that does not exist "
+                         "(dangling input)"));
+  }
+  {
+    GraphBuilder b;
+    b.AddNode("x", "Identity", {"y"});  // resolved after the pass: fine
+    b.AddNode("y", "Const", {});
+    b.AddNode("", "Const", {});
+    auto g = b.Build();
+    EXPECT_THAT(GraphView::Create(g).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument, "node #2 (Const) has an empty name"));
+  }
+}
+
 // ---------------------------------------------------------------- MutableGraph
 TEST(MutableGraphTest, UniqueNamesAddRewireRemove) {
   MutableGraph m(SmallGraph());
