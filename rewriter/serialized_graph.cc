@@ -31,6 +31,7 @@ void SerializedGraph::Spill(Chunk* c) {
     at += n;
     left -= static_cast<size_t>(n);
   }
+  if (c->capacity == kChunkBytes && spare_ == nullptr) spare_ = std::move(c->data);
   c->data.reset();
 }
 
@@ -59,7 +60,11 @@ char* SerializedGraph::Grow(size_t n) {
     Chunk c;
     c.start = size_;
     c.capacity = std::max(kChunkBytes, n);
-    c.data.reset(new char[c.capacity]);
+    if (c.capacity == kChunkBytes && spare_ != nullptr) {
+      c.data = std::move(spare_);
+    } else {
+      c.data.reset(new char[c.capacity]);
+    }
     chunks_.push_back(std::move(c));
   }
   Chunk& c = chunks_.back();

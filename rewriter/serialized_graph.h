@@ -81,6 +81,9 @@ class SerializedGraph {
   bool deterministic_ = false;
   int spill_fd_ = -1;
   size_t spilled_ = 0;  // chunks before this one are in the file
+  // A spilled chunk's memory (kChunkBytes), reused by the next chunk: its pages are already
+  // mapped (fresh pages cost a fault and zeroing each, ~1/4 of a large rewrite's time).
+  std::unique_ptr<char[]> spare_;
   int spill_error_ = 0;
   mutable std::string read_back_;  // a spilled chunk read back
 };
