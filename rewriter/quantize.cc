@@ -259,8 +259,13 @@ class Rewriter {
     open_names_.clear();
   }
   bool OpenTaken(absl::string_view name) const {
+    // `name` and every open name lie under the open scope: only what follows "<scope>/" is
+    // compared (where names of one scope differ).
+    const size_t skip = open_.size() + 1;
     for (absl::string_view n : open_names_) {
-      if (n.size() == name.size() && std::memcmp(n.data(), name.data(), n.size()) == 0) return true;
+      if (n.size() == name.size() && std::memcmp(n.data() + skip, name.data() + skip, n.size() - skip) == 0) {
+        return true;
+      }
     }
     return false;
   }
