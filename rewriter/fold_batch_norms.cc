@@ -477,9 +477,11 @@ class Folder {
     const auto& bn_node = view_.node(cand.bn);
     std::vector<std::string> controls;
     auto collect = [&](int node, bool remove) {
-      for (const auto& in : view_.inputs(node)) {
-        if (in.is_control) controls.push_back(in.ToString());
-        else maybe_dead_.insert(in.node);
+      // The parsed fan-in (view_.inputs would parse every input of the graph, once).
+      for (const Producer& p : view_.fanin(node)) {
+        const std::string& producer = view_.node(p.node).name();
+        if (p.is_control) controls.push_back(absl::StrCat("^", producer));
+        else maybe_dead_.insert(producer);
       }
       if (remove) pending_remove_.insert(view_.node(node).name());
     };
