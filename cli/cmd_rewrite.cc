@@ -2,6 +2,7 @@
 // Folds batch norms, then inserts FakeQuant nodes (rewriter/rewrite.h). The human summary goes
 // to stderr; --report writes the per-layer JSON report; --json prints it on stdout.
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "graph/file_util.h"
@@ -21,6 +23,26 @@
 
 namespace tfqat::cli {
 namespace {
+
+// Wall and process CPU seconds since construction (the phases of the summary and the report).
+class PhaseClock {
+ public:
+  PhaseClock() : wall_(Wall()), cpu_(Cpu()) {}
+  nlohmann::json Elapsed() const {
+    return {{"wall_s", Round(Wall() - wall_)}, {"cpu_s", Round(Cpu() - cpu_)}};
+  }
+
+ private:
+  static double Seconds(clockid_t id) {
+    timespec t{};
+    ::clock_gettime(id, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+  }
+  static double Wall() { return Seconds(CLOCK_MONOTONIC); }
+  static double Cpu() { return Seconds(CLOCK_PROCESS_CPUTIME_ID); }
+  static double Round(double s) { return static_cast<double>(static_cast<int64_t>(s * 1e4 + 0.5)) / 1e4; }
+  double wall_, cpu_;
+};
 
 // SaveGraphDef's rule: these endings are written as text.
 bool IsTextGraphPath(const std::string& path) {
@@ -39,8 +61,11 @@ struct RewriteArgs {
 };
 
 // RewriteSerialized into a temp file beside a.out (fsynced, renamed over it on success,
-// removed on failure), so a failure never leaves a partial output.
-absl::StatusOr<RewriteResult> RewriteToFile(const tensorflow::GraphDef& graph, const RewriteArgs& a) {
+// removed on failure), so a failure never leaves a partial output. *timing gets the phases
+// "rewrite" (the rewrite, full chunks written to the file as they fill) and "write" (the rest
+// of the file, fsync, rename).
+absl::StatusOr<RewriteResult> RewriteToFile(const tensorflow::GraphDef& graph, const RewriteArgs& a,
+                                            nlohmann::json* timing) {
   const std::string tmp = absl::StrCat(a.out, ".tmp.", ::getpid());
   const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -54,8 +79,11 @@ absl::StatusOr<RewriteResult> RewriteToFile(const tensorflow::GraphDef& graph, c
   SerializedGraph bytes;
   bytes.set_deterministic(true);  // same graph, same bytes, as SaveGraphDef
   bytes.SpillTo(fd);
+  const PhaseClock rewrite_clock;
   absl::StatusOr<RewriteResult> result = RewriteSerialized(graph, a.options, &bytes);
   if (!result.ok()) return fail(result.status());
+  (*timing)["rewrite"] = rewrite_clock.Elapsed();
+  const PhaseClock finish_clock;
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
     return fail(absl::InvalidArgumentError(absl::StrCat("the rewritten graph serializes to ", bytes.size(),
                                                         " bytes, over protobuf's 2 GiB limit")));
@@ -74,6 +102,7 @@ absl::StatusOr<RewriteResult> RewriteToFile(const tensorflow::GraphDef& graph, c
     ::unlink(tmp.c_str());
     return absl::PermissionDeniedError(absl::StrCat("cannot rename '", tmp, "' to '", a.out, "': ", std::strerror(err)));
   }
+  (*timing)["write"] = finish_clock.Elapsed();
   return result;
 }
 
@@ -86,28 +115,43 @@ absl::Status RunRewrite(RewriteArgs& a) {
     return absl::InvalidArgumentError(absl::StrCat("--mode must be train or eval, got '", a.mode, "'"));
   }
   a.options.fold_batch_norms = !a.no_fold;
+  nlohmann::json timing = nlohmann::json::object();
+  const PhaseClock load_clock;
   TFQAT_ASSIGN_OR_RETURN(tensorflow::GraphDef graph, LoadGraphDef(a.graph));
+  timing["load"] = load_clock.Elapsed();
   RewriteResult result;
   if (IsTextGraphPath(a.out)) {
     // In place: the input is not needed afterwards, so it is not copied.
+    const PhaseClock rewrite_clock;
     TFQAT_ASSIGN_OR_RETURN(result, RewriteInPlace(&graph, a.options));
+    timing["rewrite"] = rewrite_clock.Elapsed();
+    const PhaseClock write_clock;
     TFQAT_RETURN_IF_ERROR(SaveGraphDef(graph, a.out));
+    timing["write"] = write_clock.Elapsed();
   } else {
     // Binary: the rewritten graph streamed as bytes (emitted nodes first, then the input's),
     // never held as NodeDefs, and written to a temp file beside the output as it is made (full
     // chunks leave memory: rewriter/serialized_graph.h), then renamed over it.
-    TFQAT_ASSIGN_OR_RETURN(result, RewriteToFile(graph, a));
+    TFQAT_ASSIGN_OR_RETURN(result, RewriteToFile(graph, a, &timing));
   }
   nlohmann::json report;  // built only when asked for (~1 KB per layer)
   if (!a.report.empty() || a.json) {
     report = RewriteReportJson(result, a.options);
     report["input"] = a.graph;
     report["output"] = a.out;
+    report["timing"] = timing;
   }
   if (!a.report.empty()) {
     TFQAT_RETURN_IF_ERROR(WriteFileAtomically(a.report, report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
   }
-  if (!a.quiet) std::cerr << RewriteSummary(result, a.options);
+  if (!a.quiet) {
+    std::cerr << RewriteSummary(result, a.options);
+    auto secs = [&timing](const char* phase) {
+      return absl::StrFormat("%.2f", timing[phase]["wall_s"].get<double>());
+    };
+    std::cerr << "  time: load " << secs("load") << " s, rewrite " << secs("rewrite")
+              << " s, write " << secs("write") << " s\n";
+  }
   if (a.json) std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   return absl::OkStatus();
 }

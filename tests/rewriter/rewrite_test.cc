@@ -15,6 +15,7 @@ namespace tfqat {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using rewriter_testing::ConvBiasRelu;
 using rewriter_testing::Node;
 
@@ -98,6 +99,26 @@ TEST(RewriteCliTest, RewriteTwiceAndErrors) {
   ASSERT_TRUE(g.ok());
   EXPECT_NE(Node(*g, "conv1/weights_quant/FakeQuantWithMinMaxVarsPerChannel"), nullptr);
   EXPECT_TRUE(std::filesystem::exists(rep));
+  // The phases' times: on stderr, and in the report as wall and CPU seconds.
+  EXPECT_THAT(err, HasSubstr("time: load "));
+  EXPECT_THAT(err, HasSubstr(" s, rewrite "));
+  auto expect_phases = [](const std::string& path) {
+    std::ifstream rf(path);
+    const nlohmann::json report = nlohmann::json::parse(rf);
+    ASSERT_TRUE(report.contains("timing")) << report.dump();
+    for (const char* phase : {"load", "rewrite", "write"}) {
+      ASSERT_TRUE(report["timing"].contains(phase)) << phase;
+      EXPECT_GE(report["timing"][phase]["wall_s"].get<double>(), 0.0) << phase;
+      EXPECT_GE(report["timing"][phase]["cpu_s"].get<double>(), 0.0) << phase;
+    }
+  };
+  expect_phases(rep);
+  // A text output is rewritten in place and saved: the same phases.
+  const std::string out_txt = (dir / "out.pbtxt").string(), rep2 = (dir / "r2.json").string();
+  ASSERT_EQ(RunCli(absl::StrCat("rewrite ", in, " -o ", out_txt, " --report ", rep2, " -q"), &err), 0)
+      << err;
+  EXPECT_THAT(err, Not(HasSubstr("time:")));  // -q: no summary
+  expect_phases(rep2);
   ASSERT_EQ(RunCli(absl::StrCat("rewrite ", out, " -o ", out2, " --per-channel"), &err), 0) << err;
   EXPECT_THAT(err, HasSubstr("already rewritten: nothing changed"));
   EXPECT_EQ(RunCli(absl::StrCat("rewrite ", in, " -o ", out, " --activation-bits 17"), &err), 2);
