@@ -9,6 +9,14 @@
 
 namespace {
 
+// The graph's node count and the seconds per node (printed with an SI prefix: "45n" = 45 ns).
+void PerNodeCounters(const tensorflow::GraphDef& graph, benchmark::State& state) {
+  state.counters["nodes"] = graph.node_size();
+  state.counters["time_per_node"] = benchmark::Counter(
+      static_cast<double>(graph.node_size()),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 void BM_FindLayers(benchmark::State& state) {
   const auto graph = tfqat::bench::LayerChain(state.range(0));
   auto view = tfqat::GraphView::Create(graph);
@@ -24,12 +32,8 @@ void BM_FindLayers(benchmark::State& state) {
     matches = ms->matches.size();
     benchmark::DoNotOptimize(ms);
   }
-  state.counters["nodes"] = graph.node_size();
+  PerNodeCounters(graph, state);
   state.counters["layers"] = matches;
-  // Seconds per node (printed with an SI prefix: "45n" = 45 ns).
-  state.counters["time_per_node"] = benchmark::Counter(
-      static_cast<double>(graph.node_size()),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_FindLayers)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
@@ -53,10 +57,7 @@ void BM_ViewAndFindLayers(benchmark::State& state) {
     auto ms = tfqat::patterns::FindLayers(*view, opt);
     benchmark::DoNotOptimize(ms);
   }
-  state.counters["nodes"] = graph.node_size();
-  state.counters["time_per_node"] = benchmark::Counter(
-      static_cast<double>(graph.node_size()),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  PerNodeCounters(graph, state);
 }
 BENCHMARK(BM_ViewAndFindLayers)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
@@ -66,10 +67,7 @@ void BM_GraphViewCreate(benchmark::State& state) {
     auto view = tfqat::GraphView::Create(graph);
     benchmark::DoNotOptimize(view);
   }
-  state.counters["nodes"] = graph.node_size();
-  state.counters["time_per_node"] = benchmark::Counter(
-      static_cast<double>(graph.node_size()),
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  PerNodeCounters(graph, state);
 }
 BENCHMARK(BM_GraphViewCreate)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
