@@ -1,5 +1,5 @@
 // Shared pieces of the AVX2 conv/FC drivers (include from *_avx2.cc only): int16 widening of
-// activations with the input offset applied, and one MR x 16 tile = micro-kernel + epilogue.
+// activations with the input offset applied, and runs of MR x 16 tiles = micro-kernel + epilogue.
 #pragma once
 
 #include <immintrin.h>
@@ -65,90 +65,50 @@ inline void ConvertImageRows(const ConvGeometry& g, const PaddedImage& pi, const
   }
 }
 
-// One tile of `mr` (1..6) output rows x one 16-channel panel: accumulate over the segments
-// (see GemmTile6x16), then requantize and store row r at out + r * out_stride. The one-shift
-// epilogue runs channel group by channel group over the tile (its 10 constants stay in
-// registers), then narrows the rows.
-template <typename T, bool kVnni>
-inline void TileAndStore(int mr, const int16_t* a, int64_t lda_bytes, int64_t seg_stride_bytes,
-                         int nseg, int pairs, const int16_t* b, const PackedGemmWeights& w, int n0,
-                         const Epilogue& e, T* out, int64_t out_stride, int ncols) {
-  alignas(32) int32_t acc[6 * 16];
-  GemmTileRows<kVnni>(mr, a, lda_bytes, seg_stride_bytes, nseg, pairs, b, acc);
-  auto row = [&acc](int r, int half) { return reinterpret_cast<__m256i*>(acc + 16 * r + 8 * half); };
-  if (w.one_shift) {
-    for (int half = 0; half < 2; ++half) {
-      const OneShiftConsts k = LoadOneShiftConsts(w, n0 + 8 * half, e.zp);
-      for (int r = 0; r < mr; ++r)
-        _mm256_store_si256(row(r, half), RequantizeOneShiftAvx2(_mm256_load_si256(row(r, half)), k));
-    }
-    for (int r = 0; r < mr; ++r)
-      PackStoreRow<T>(_mm256_load_si256(row(r, 0)), _mm256_load_si256(row(r, 1)), e,
-                      out + r * out_stride, ncols);
-    return;
-  }
-  const PanelConsts k = LoadPanelConsts(w, n0, e);
-  for (int r = 0; r < mr; ++r)
-    StoreRow<T>(k, _mm256_load_si256(row(r, 0)), _mm256_load_si256(row(r, 1)), e,
-                out + r * out_stride, ncols);
-}
-
 // `count` rows lda_bytes apart (each nseg segments of `pairs` k pairs, see GemmTile6x16: one for
 // 1x1 convs, FC and im2col blocks, f_h for the implicit conv) times panels [p_begin, p_end),
-// outputs row-major with stride w.n. Panel by
-// panel, so that a one-shift panel's epilogue constants are loaded once per run instead of once
-// per tile; the rows (a few dozen) stay in L1 across the panels.
+// outputs row-major with stride w.n. Panel by panel, so that a panel's epilogue constants are
+// loaded once per run instead of once per 6-row tile; the rows (a few dozen) stay in L1 across
+// the panels. The one-shift epilogue runs channel group by channel group over a tile (its 10
+// constants stay in registers), then narrows the rows.
 template <typename T, bool kVnni>
 inline void RowsTimesPanels(const int16_t* a, int64_t lda_bytes, int64_t seg_stride_bytes,
                             int nseg, int pairs, int64_t count, const PackedGemmWeights& w,
                             int p_begin, int p_end, const Epilogue& e, T* out) {
   const int kpairs = w.k2 / 2;
+  alignas(32) int32_t acc[6 * 16];
+  auto row = [&acc](int r, int half) { return reinterpret_cast<__m256i*>(acc + 16 * r + 8 * half); };
   for (int p = p_begin; p < p_end; ++p) {
     const int n0 = p * kGemmNr, ncols = std::min(kGemmNr, w.n - n0);
     const int16_t* b = w.data.data() + static_cast<int64_t>(p) * kpairs * 32;
+    auto tile = [&](int64_t r0) {
+      const int mr = static_cast<int>(std::min<int64_t>(kGemmMr, count - r0));
+      GemmTileRows<kVnni>(mr, a + r0 * (lda_bytes / 2), lda_bytes, seg_stride_bytes, nseg, pairs,
+                          b, acc);
+      return mr;
+    };
     if (!w.one_shift) {
-      for (int64_t r0 = 0; r0 < count; r0 += kGemmMr)
-        TileAndStore<T, kVnni>(static_cast<int>(std::min<int64_t>(kGemmMr, count - r0)),
-                               a + r0 * (lda_bytes / 2), lda_bytes, seg_stride_bytes, nseg,
-                               pairs, b, w, n0, e,
-                               out + r0 * w.n + n0, w.n, ncols);
+      const PanelConsts k = LoadPanelConsts(w, n0, e);
+      for (int64_t r0 = 0; r0 < count; r0 += kGemmMr) {
+        const int mr = tile(r0);
+        for (int r = 0; r < mr; ++r)
+          StoreRow<T>(k, _mm256_load_si256(row(r, 0)), _mm256_load_si256(row(r, 1)), e,
+                      out + (r0 + r) * w.n + n0, ncols);
+      }
       continue;
     }
     const OneShiftConsts k0 = LoadOneShiftConsts(w, n0, e.zp);
     const OneShiftConsts k1 = LoadOneShiftConsts(w, n0 + 8, e.zp);
-    alignas(32) int32_t acc[6 * 16];
     for (int64_t r0 = 0; r0 < count; r0 += kGemmMr) {
-      const int mr = static_cast<int>(std::min<int64_t>(kGemmMr, count - r0));
-      GemmTileRows<kVnni>(mr, a + r0 * (lda_bytes / 2), lda_bytes, seg_stride_bytes, nseg, pairs,
-                          b, acc);
-      for (int r = 0; r < mr; ++r) {
-        __m256i* v = reinterpret_cast<__m256i*>(acc + 16 * r);
-        _mm256_store_si256(v, RequantizeOneShiftAvx2(_mm256_load_si256(v), k0));
-      }
-      for (int r = 0; r < mr; ++r) {
-        __m256i* v = reinterpret_cast<__m256i*>(acc + 16 * r + 8);
-        _mm256_store_si256(v, RequantizeOneShiftAvx2(_mm256_load_si256(v), k1));
-      }
-      T* o = out + r0 * w.n + n0;
+      const int mr = tile(r0);
       for (int r = 0; r < mr; ++r)
-        PackStoreRow<T>(_mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r)),
-                        _mm256_load_si256(reinterpret_cast<const __m256i*>(acc + 16 * r + 8)), e,
-                        o + r * w.n, ncols);
+        _mm256_store_si256(row(r, 0), RequantizeOneShiftAvx2(_mm256_load_si256(row(r, 0)), k0));
+      for (int r = 0; r < mr; ++r)
+        _mm256_store_si256(row(r, 1), RequantizeOneShiftAvx2(_mm256_load_si256(row(r, 1)), k1));
+      for (int r = 0; r < mr; ++r)
+        PackStoreRow<T>(_mm256_load_si256(row(r, 0)), _mm256_load_si256(row(r, 1)), e,
+                        out + (r0 + r) * w.n + n0, ncols);
     }
-  }
-}
-
-template <typename T>
-inline void TileAndStore(bool vnni, int mr, const int16_t* a, int64_t lda_bytes,
-                         int64_t seg_stride_bytes, int nseg, int pairs, const int16_t* b,
-                         const PackedGemmWeights& w, int n0, const Epilogue& e, T* out,
-                         int64_t out_stride, int ncols) {
-  if (vnni) {
-    TileAndStore<T, true>(mr, a, lda_bytes, seg_stride_bytes, nseg, pairs, b, w, n0, e, out,
-                          out_stride, ncols);
-  } else {
-    TileAndStore<T, false>(mr, a, lda_bytes, seg_stride_bytes, nseg, pairs, b, w, n0, e, out,
-                           out_stride, ncols);
   }
 }
 
