@@ -40,6 +40,13 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+// Minor page faults of the calling thread so far (each maps and zeroes a fresh page).
+long ThreadMinorFaults() {
+  rusage u;
+  getrusage(RUSAGE_THREAD, &u);
+  return u.ru_minflt;
+}
+
 double WallSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -126,6 +133,7 @@ int main(int argc, char** argv) {
   double rss_before = 0, peak_growth = 0, rss_after_growth = 0;
   int nodes_out = 0;
   size_t output_bytes = 0;
+  long faults = 0;
   for (int it = 0; it < a.iters; ++it) {
     // The working graph: the input itself for copy, a heap or arena copy for inplace/arena
     // (counted as the input, like a graph just parsed from a file).
@@ -149,6 +157,7 @@ int main(int argc, char** argv) {
     rss_before = StatusBytes("VmRSS:");
     const double w0 = WallSeconds();
     const double c0 = ThreadCpuSeconds();
+    const long f0 = ThreadMinorFaults();
     {
       tfqat::SerializedGraph bytes;
       absl::StatusOr<tfqat::RewriteResult> r = a.api == "copy"     ? tfqat::Rewrite(input, options)
@@ -169,6 +178,7 @@ int main(int argc, char** argv) {
       }
     }
     cpu.push_back(ThreadCpuSeconds() - c0);
+    faults = ThreadMinorFaults() - f0;
     wall.push_back(WallSeconds() - w0);
   }
   std::vector<double> sorted = cpu;
@@ -185,11 +195,11 @@ int main(int argc, char** argv) {
       "  cpu_s=%.4f (median; min %.4f) wall_s=%.4f cpu_per_input_node_us=%.3f cpu_per_output_node_us=%.3f\n"
       "  input_serialized_MB=%.1f input_in_memory_MB=%.1f rss_before_MB=%.1f\n"
       "  peak_rss_growth_MB=%.1f (%.2fx serialized, %.2fx in-memory) rss_growth_with_result_MB=%.1f\n"
-      "  output_serialized_MB=%.1f (stream only)\n"
+      "  output_serialized_MB=%.1f (stream only) minor_faults=%ld (last call)\n"
       "  loadavg=%s\n",
       a.graph.c_str(), a.mode.c_str(), a.api.c_str(), input.node_size(), nodes_out, a.iters, gen_s, cpu_med,
       sorted.front(), wall_med, cpu_med * 1e6 / input.node_size(), cpu_med * 1e6 / std::max(nodes_out, 1),
       serialized / 1e6, in_memory / 1e6, rss_before / 1e6, peak_growth / 1e6, peak_growth / serialized,
-      peak_growth / in_memory, rss_after_growth / 1e6, output_bytes / 1e6, LoadAverage().c_str());
+      peak_growth / in_memory, rss_after_growth / 1e6, output_bytes / 1e6, faults, LoadAverage().c_str());
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "graph/tensor.h"
 #include "patterns/layer_patterns.h"
 #include "rewriter/node_encoder.h"
+#include "rewriter/site_template.h"
 
 namespace tfqat {
 
@@ -305,6 +306,7 @@ class Rewriter {
       added_.insert(stored);
       AddDirs(stored);
     }
+    if (recorder_ != nullptr) recorder_->AddNode(spec, base, stored, in_open);
     ++nodes_added_;
     return stored;
   }
@@ -558,12 +560,14 @@ class Rewriter {
   void LastValueUpdate(const RangeVars& v, absl::string_view x, bool symmetric, int bits, bool narrow,
                        LayerReport* rep) {
     auto [rmin, rmax] = BatchRange(v.scope, x, v.channels, symmetric, bits, narrow);
-    update_ops_.push_back(
-        Keep(Assign("Assign", Cat(v.scope, "/AssignMinLast"), v.min_var, rmin, tensorflow::DT_FLOAT, true)));
-    update_ops_.push_back(
-        Keep(Assign("Assign", Cat(v.scope, "/AssignMaxLast"), v.max_var, rmax, tensorflow::DT_FLOAT, true)));
-    rep->inserted.emplace_back(update_ops_[update_ops_.size() - 2]);
-    rep->inserted.emplace_back(update_ops_.back());
+    const absl::string_view amin =
+        Assign("Assign", Cat(v.scope, "/AssignMinLast"), v.min_var, rmin, tensorflow::DT_FLOAT, true);
+    const absl::string_view amax =
+        Assign("Assign", Cat(v.scope, "/AssignMaxLast"), v.max_var, rmax, tensorflow::DT_FLOAT, true);
+    AddUpdateOp(amin);
+    AddUpdateOp(amax);
+    Reported(rep, amin);
+    Reported(rep, amax);
   }
 
   // TF1's zero-debiased moving average (moving_averages.assign_moving_average,
@@ -599,10 +603,10 @@ class Rewriter {
     auto [rmin, rmax] = BatchRange(v.scope, x, 0, /*symmetric=*/false, opt_.activation_bits, false);
     const absl::string_view amin = EmaAssign(v.scope, "AssignMinEma", v.min_var, v.min_read, rmin);
     const absl::string_view amax = EmaAssign(v.scope, "AssignMaxEma", v.max_var, v.max_read, rmax);
-    update_ops_.push_back(Keep(amin));
-    update_ops_.push_back(Keep(amax));
-    rep->inserted.emplace_back(amin);
-    rep->inserted.emplace_back(amax);
+    AddUpdateOp(amin);
+    AddUpdateOp(amax);
+    Reported(rep, amin);
+    Reported(rep, amax);
   }
 
   absl::string_view FakeQuant(const RangeVars& v, absl::string_view x, int bits, bool narrow, LayerReport* rep,
@@ -613,7 +617,8 @@ class Rewriter {
         Node(Cat(scope, "/", op), op, {x, v.min_read, v.max_read},
              {AttrEntry::Int("num_bits", bits), AttrEntry::Bool("narrow_range", narrow)});
     ++fake_quants_;
-    rep->inserted.emplace_back(n);
+    if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kFakeQuant, n);
+    Reported(rep, n);
     return n;
   }
 
@@ -652,19 +657,74 @@ class Rewriter {
         Binary("GreaterEqual", Cat(scope, "/activate_quant"), step, delay, tensorflow::DT_INT64);
     const absl::string_view s =
         Node(Cat(scope, "/delayed_quant"), "SelectV2", {ge, fq, x}, {AttrEntry::Type("T", tensorflow::DT_FLOAT)});
-    rep->inserted.emplace_back(s);
+    Reported(rep, s);
     return s;
   }
 
   // Activation quantization of tensor x under `scope` with its own EMA range.
   absl::string_view QuantizeActivation(absl::string_view base_scope, absl::string_view x, LayerReport* rep) {
     const absl::string_view scope = FreeScope(base_scope);
-    RangeVars v = MakeRangeVars(scope, {0.f}, {6.f}, 0);
-    rep->inserted.emplace_back(v.min_var);
-    rep->inserted.emplace_back(v.max_var);
-    if (train_) EmaUpdate(v, x, rep);
-    const absl::string_view fq = FakeQuant(v, x, opt_.activation_bits, false, rep);
-    return Delay(scope, fq, x, rep);
+    return Site("activation", scope, x, rep, [&] {
+      RangeVars v = MakeRangeVars(scope, {0.f}, {6.f}, 0);
+      Reported(rep, v.min_var);
+      Reported(rep, v.max_var);
+      if (train_) EmaUpdate(v, x, rep);
+      const absl::string_view fq = FakeQuant(v, x, opt_.activation_bits, false, rep);
+      return Delay(scope, fq, x, rep);
+    });
+  }
+
+  // ---- site templates (rewriter/site_template.h) ----
+  // A node named in the layer's report.
+  void Reported(LayerReport* rep, absl::string_view n) {
+    rep->inserted.emplace_back(n);
+    if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kReported, n);
+  }
+  void AddUpdateOp(absl::string_view n) {
+    update_ops_.push_back(Keep(n));
+    if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kUpdateOp, n);
+  }
+  // A quantization site of kind `key` under the fresh scope just opened, quantizing `x`:
+  // emit() emits it node by node (and returns its output); when streaming, the first site of
+  // a kind is recorded and later ones replayed from the record, with the same bytes and the
+  // same report, update ops and counts.
+  template <typename Fn>
+  absl::string_view Site(absl::string_view key, absl::string_view scope, absl::string_view x, LayerReport* rep,
+                         Fn emit) {
+    if (stream_ == nullptr || open_.empty() || open_ != scope || recorder_ != nullptr) return emit();
+    auto it = templates_.find(key);
+    if (it != templates_.end()) {
+      if (!it->second.has_value()) return emit();  // this kind cannot be replayed
+      return Replay(*it->second, scope, x, rep);
+    }
+    SiteRecorder recorder(scope, x, {global_step_read_});
+    recorder_ = &recorder;
+    const absl::string_view out = emit();
+    recorder_ = nullptr;
+    std::optional<SiteTemplate> t = recorder.Finish(out);
+    // A site can fail to record once for a passing reason (the first delay switch creates the
+    // step counter outside the scope): try again once before emitting that kind node by node.
+    if (t.has_value() || ++template_failures_[key] >= 2) templates_.emplace(std::string(key), std::move(t));
+    return out;
+  }
+  absl::string_view Replay(const SiteTemplate& t, absl::string_view scope, absl::string_view x, LayerReport* rep) {
+    t.Replay(scope, x, stream_, &replay_names_);
+    open_names_.insert(open_names_.end(), replay_names_.begin(), replay_names_.end());
+    nodes_added_ += t.num_nodes();
+    for (const SiteEffect& e : t.effects()) {
+      switch (e.kind) {
+        case SiteEffect::Kind::kReported:
+          rep->inserted.emplace_back(replay_names_[e.node]);
+          break;
+        case SiteEffect::Kind::kUpdateOp:
+          update_ops_.push_back(Keep(replay_names_[e.node]));
+          break;
+        case SiteEffect::Kind::kFakeQuant:
+          ++fake_quants_;
+          break;
+      }
+    }
+    return replay_names_[t.output()];
   }
 
   absl::Status QuantizeWeights(absl::string_view layer_scope, const LayerMatch& l, LayerReport* rep);
@@ -719,6 +779,12 @@ class Rewriter {
   absl::flat_hash_map<absl::string_view, std::pair<absl::string_view, absl::string_view>> weight_quant_;
   // Concat node index -> tied range variables.
   absl::flat_hash_map<int, RangeVars> concat_vars_;
+  // Site templates by kind (nullopt: that kind is emitted node by node), the recorder of the
+  // site being recorded, and Replay's names.
+  absl::flat_hash_map<std::string, std::optional<SiteTemplate>> templates_;
+  absl::flat_hash_map<std::string, int> template_failures_;
+  SiteRecorder* recorder_ = nullptr;
+  std::vector<absl::string_view> replay_names_;
 };
 
 RangeVars& Rewriter::ConcatVars(int concat, LayerReport* rep) {
@@ -727,8 +793,8 @@ RangeVars& Rewriter::ConcatVars(int concat, LayerReport* rep) {
   const std::string& name = view_.node(concat).name();
   const absl::string_view scope = FreeScope(name + "/act_quant");
   RangeVars v = MakeRangeVars(scope, {0.f}, {6.f}, 0);
-  rep->inserted.emplace_back(v.min_var);
-  rep->inserted.emplace_back(v.max_var);
+  Reported(rep, v.min_var);
+  Reported(rep, v.max_var);
   // The tied range tracks the concat's output (the union of its inputs).
   if (train_) EmaUpdate(v, name, rep);
   // Used by later sites: kept apart from the output's chunks.
@@ -788,50 +854,65 @@ absl::Status Rewriter::QuantizeWeights(absl::string_view layer_scope, const Laye
   }
 
   const absl::string_view scope = FreeScope(Cat(layer_scope, "/weights_quant"));
-  absl::string_view q_in = wt;
-  if (depthwise_reshape) {
-    q_in = Reshape(Cat(scope, "/Reshape"), wt,
-                   {static_cast<int32_t>((*shape)[0]), static_cast<int32_t>((*shape)[1]), 1, channels});
-  }
-  // Initial range: train mode [-6, 6] (the last-value update overwrites it on the first
-  // step); eval mode the weights' actual range when they are constants.
-  const int n = std::max(channels, 1);
-  std::vector<float> init_min(n, -6.f), init_max(n, 6.f);
-  if (!train_) {
-    auto values = WeightValues(view_, l.weights.node);
-    if (values.has_value() && !values->values.empty()) {
-      std::fill(init_min.begin(), init_min.end(), 0.f);
-      std::fill(init_max.begin(), init_max.end(), 0.f);
-      const size_t total = values->values.size();
-      for (size_t i = 0; i < total; ++i) {
-        const int c = channels > 0 ? static_cast<int>(i % channels) : 0;
-        init_min[c] = std::min(init_min[c], values->values[i]);
-        init_max[c] = std::max(init_max[c], values->values[i]);
-      }
-      if (opt_.symmetric) {
-        const double p = std::ldexp(1.0, opt_.weight_bits);
-        const float ratio = opt_.narrow_range_weights ? -1.f : static_cast<float>(-(p - 2.0) / p);
-        for (int c = 0; c < n; ++c) {
-          const float mn = std::min(init_min[c], init_max[c] / ratio);
-          const float mx = std::max(init_max[c], init_min[c] * ratio);
-          init_min[c] = mn;
-          init_max[c] = mx;
-        }
-      }
-    } else {
-      rep->notes.push_back("eval: weights are not constants; range initialised to [-6, 6]");
+  auto emit = [&]() -> absl::string_view {
+    absl::string_view q_in = wt;
+    if (depthwise_reshape) {
+      q_in = Reshape(Cat(scope, "/Reshape"), wt,
+                     {static_cast<int32_t>((*shape)[0]), static_cast<int32_t>((*shape)[1]), 1, channels});
     }
-  }
-  RangeVars v = MakeRangeVars(scope, init_min, init_max, channels);
-  rep->inserted.emplace_back(v.min_var);
-  rep->inserted.emplace_back(v.max_var);
-  if (train_) LastValueUpdate(v, q_in, opt_.symmetric, opt_.weight_bits, opt_.narrow_range_weights, rep);
-  const absl::string_view fq = FakeQuant(v, q_in, opt_.weight_bits, opt_.narrow_range_weights, rep);
-  absl::string_view outq = Delay(scope, fq, q_in, rep);
-  if (depthwise_reshape) {
-    std::vector<int32_t> back;
-    for (int64_t d : *shape) back.push_back(static_cast<int32_t>(d));
-    outq = Reshape(absl::StrCat(scope, "/Reshape_1"), outq, back);
+    // Initial range: train mode [-6, 6] (the last-value update overwrites it on the first
+    // step); eval mode the weights' actual range when they are constants.
+    const int n = std::max(channels, 1);
+    std::vector<float> init_min(n, -6.f), init_max(n, 6.f);
+    if (!train_) {
+      auto values = WeightValues(view_, l.weights.node);
+      if (values.has_value() && !values->values.empty()) {
+        std::fill(init_min.begin(), init_min.end(), 0.f);
+        std::fill(init_max.begin(), init_max.end(), 0.f);
+        const size_t total = values->values.size();
+        for (size_t i = 0; i < total; ++i) {
+          const int c = channels > 0 ? static_cast<int>(i % channels) : 0;
+          init_min[c] = std::min(init_min[c], values->values[i]);
+          init_max[c] = std::max(init_max[c], values->values[i]);
+        }
+        if (opt_.symmetric) {
+          const double p = std::ldexp(1.0, opt_.weight_bits);
+          const float ratio = opt_.narrow_range_weights ? -1.f : static_cast<float>(-(p - 2.0) / p);
+          for (int c = 0; c < n; ++c) {
+            const float mn = std::min(init_min[c], init_max[c] / ratio);
+            const float mx = std::max(init_max[c], init_min[c] * ratio);
+            init_min[c] = mn;
+            init_max[c] = mx;
+          }
+        }
+      } else {
+        rep->notes.push_back("eval: weights are not constants; range initialised to [-6, 6]");
+      }
+    }
+    RangeVars v = MakeRangeVars(scope, init_min, init_max, channels);
+    Reported(rep, v.min_var);
+    Reported(rep, v.max_var);
+    if (train_) LastValueUpdate(v, q_in, opt_.symmetric, opt_.weight_bits, opt_.narrow_range_weights, rep);
+    const absl::string_view fq = FakeQuant(v, q_in, opt_.weight_bits, opt_.narrow_range_weights, rep);
+    absl::string_view outq = Delay(scope, fq, q_in, rep);
+    if (depthwise_reshape) {
+      std::vector<int32_t> back;
+      for (int64_t d : *shape) back.push_back(static_cast<int32_t>(d));
+      outq = Reshape(absl::StrCat(scope, "/Reshape_1"), outq, back);
+    }
+    return outq;
+  };
+  // Train mode: every weight site of one shape emits the same nodes (eval mode's initial
+  // ranges come from each layer's weights, so those sites are emitted node by node).
+  absl::string_view outq;
+  if (train_) {
+    std::string key = absl::StrCat("weights/", channels);
+    if (depthwise_reshape) {
+      for (int64_t d : *shape) absl::StrAppend(&key, ",", d);
+    }
+    outq = Site(key, scope, wt, rep, emit);
+  } else {
+    outq = emit();
   }
   SetOriginalInput(l.weighted, slot, Keep(outq));
   ++inputs_edited_;
