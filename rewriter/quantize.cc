@@ -40,6 +40,13 @@ std::string LayerScope(absl::string_view name) {
   return std::string(name.substr(0, slash));
 }
 
+absl::Status TrainingOpError(const NodeDef& n) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("node '", n.name(), "' (", n.op(),
+                   "): the graph already contains training ops (gradients / optimizer); run `tfqat rewrite` "
+                   "on the forward graph, before the optimizer is added"));
+}
+
 bool IsTrainingOp(const NodeDef& n) {
   const std::string& op = n.op();
   return absl::StartsWith(op, "Apply") || absl::StartsWith(op, "ResourceApply") ||
@@ -681,7 +688,7 @@ class Rewriter {
     if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kReported, n);
   }
   void AddUpdateOp(absl::string_view n) {
-    update_ops_.push_back(Keep(n));
+    update_ops_.push_back(KeepUpdateOp(n));
     if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kUpdateOp, n);
   }
   // A quantization site of kind `key` under the fresh scope just opened, quantizing `x`:
@@ -717,7 +724,7 @@ class Rewriter {
           rep->inserted.emplace_back(replay_names_[e.node]);
           break;
         case SiteEffect::Kind::kUpdateOp:
-          update_ops_.push_back(Keep(replay_names_[e.node]));
+          update_ops_.push_back(KeepUpdateOp(replay_names_[e.node]));
           break;
         case SiteEffect::Kind::kFakeQuant:
           ++fake_quants_;
@@ -740,6 +747,11 @@ class Rewriter {
   // chunk holding it may go to a file, SerializedGraph::SpillFullChunks).
   absl::string_view Keep(absl::string_view emitted) {
     return stream_ != nullptr ? names_.Intern(emitted) : emitted;
+  }
+  // An update op's name, kept like Keep; streaming, stored as the control input "^name" (the
+  // view is of the name: the update group's inputs are then views, not copies).
+  absl::string_view KeepUpdateOp(absl::string_view emitted) {
+    return stream_ != nullptr ? names_.InternControl(emitted) : emitted;
   }
   // "node" or "node:port", a view that stays valid (interned when it is not a node's name).
   absl::string_view TensorNameView(int node, int port) {
@@ -767,7 +779,7 @@ class Rewriter {
   std::vector<bool> edited_node_;   // streaming: input nodes with an entry in edited_
   std::vector<bool> rewired_node_;  // input nodes with an entry in rewire_
   absl::flat_hash_set<absl::string_view> used_scopes_;  // scopes given out, but not fresh_ ones
-  std::vector<absl::string_view> update_ops_;
+  std::vector<absl::string_view> update_ops_;  // streaming: each preceded by a '^' (KeepUpdateOp)
   std::string global_step_read_;
   int nodes_added_ = 0;
   int fake_quants_ = 0;
@@ -933,6 +945,35 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   QuantizeResult result;
   const int original = view_.num_nodes();
 
+  // One pass over the input's nodes (each is a cache miss in a large graph): training ops
+  // (refused), the scope prefixes (a quantization scope none of them lies under is fresh, see
+  // Fresh), the concats and the weighted ops.
+  edited_node_.assign(original, false);
+  rewired_node_.assign(original, false);
+  dirs_.reserve(static_cast<size_t>(original) / 4 + 16);
+  std::vector<int> concat_ops, weighted_ops;
+  {
+    // A prefix shared with the previous name (up to a '/' in both) was added with it: only
+    // the prefixes past the common part are hashed (neighbours usually share their scopes).
+    absl::string_view prev;
+    for (int i = 0; i < original; ++i) {
+      view_.PrefetchFor(i);
+      const NodeDef& node = view_.node(i);
+      if (IsTrainingOp(node)) return TrainingOpError(node);
+      const std::string& op = node.op();
+      if (patterns::ops::kConcat.Contains(op)) concat_ops.push_back(i);
+      if (patterns::ops::kWeighted.Contains(op)) weighted_ops.push_back(i);
+      const absl::string_view name = node.name();
+      const size_t limit = std::min(name.size(), prev.size());
+      size_t common = 0;
+      while (common < limit && name[common] == prev[common]) ++common;
+      for (size_t slash = name.find('/'); slash != absl::string_view::npos; slash = name.find('/', slash + 1)) {
+        if (slash > 0 && slash >= common) dirs_.insert(Hash(name.substr(0, slash)));
+      }
+      prev = name;
+    }
+  }
+
   patterns::MatchOptions mopt;
   mopt.record_failures = false;
   mopt.topological_order = topological_order_;
@@ -942,6 +983,9 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
     mopt.protected_nodes.insert(*idx);
   }
   TFQAT_ASSIGN_OR_RETURN(patterns::MatchSet ms, patterns::FindLayers(view_, mopt));
+  // Room for the scopes the layers open (two each), so that neither table regrows.
+  fresh_.reserve(2 * ms.matches.size() + 16);
+  dirs_.reserve(dirs_.size() + 2 * ms.matches.size() + 16);
   {
     // Room for what the layers will emit (about 80 nodes per layer in train mode, 12 in
     // eval), so that neither the node array nor the name set regrows (rehashing every name).
@@ -951,32 +995,9 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
       out_->mutable_node()->Reserve(static_cast<int>(std::min<size_t>(original + expected, INT32_MAX / 2)));
     }
   }
-  // Scope prefixes of the input's names: a quantization scope none of them lies under is
-  // fresh (see Fresh).
-  edited_node_.assign(original, false);
-  rewired_node_.assign(original, false);
-  dirs_.reserve(static_cast<size_t>(original) / 4 + 16);
-  // One pass over the input's nodes (each is a cache miss in a large graph) for the scope
-  // prefixes, the concats and the weighted ops no layer covers.
-  std::vector<int> concat_ops, uncovered;
-  {
-    // A prefix shared with the previous name (up to a '/' in both) was added with it: only
-    // the prefixes past the common part are hashed (neighbours usually share their scopes).
-    absl::string_view prev;
-    for (int i = 0; i < original; ++i) {
-      view_.PrefetchFor(i);
-      const std::string& op = view_.node(i).op();
-      if (patterns::ops::kConcat.Contains(op)) concat_ops.push_back(i);
-      if (patterns::ops::kWeighted.Contains(op) && ms.owner[i] < 0) uncovered.push_back(i);
-      const absl::string_view name = view_.node(i).name();
-      const size_t limit = std::min(name.size(), prev.size());
-      size_t common = 0;
-      while (common < limit && name[common] == prev[common]) ++common;
-      for (size_t slash = name.find('/'); slash != absl::string_view::npos; slash = name.find('/', slash + 1)) {
-        if (slash > 0 && slash >= common) dirs_.insert(Hash(name.substr(0, slash)));
-      }
-      prev = name;
-    }
+  std::vector<int> uncovered;
+  for (int i : weighted_ops) {
+    if (ms.owner[i] < 0) uncovered.push_back(i);
   }
   std::vector<LayerMatch> layers;
   for (auto it = ms.matches.rbegin(); it != ms.matches.rend(); ++it) {
@@ -1017,6 +1038,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
   for (const LayerMatch& l : layers) {
     SpillPoint();
     LayerReport rep;
+    rep.inserted.reserve(train_ ? 12 : 6);  // two sites' variables, updates, FakeQuants, switches
     const NodeDef& weighted = view_.node(l.weighted);
     rep.pattern = patterns::kLayerPatternName;
     rep.kind = patterns::LayerKind(view_, l);
@@ -1185,16 +1207,30 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
           return absl::InvalidArgumentError(absl::StrCat("node '", opt_.update_ops, "' (", view_.node(*idx).op(),
                                                          "): the update group must be a NoOp"));
         }
-        for (absl::string_view u : update_ops_) AddOriginalInput(*idx, absl::StrCat("^", u));
+        if (stream_ != nullptr) {
+          std::vector<absl::string_view>& in = EditedInputs(*idx);
+          for (absl::string_view u : update_ops_) in.emplace_back(u.data() - 1, u.size() + 1);  // "^u"
+        } else {
+          for (absl::string_view u : update_ops_) AddOriginalInput(*idx, absl::StrCat("^", u));
+        }
       } else {
-        std::string controls;  // "^u" for each update, in one buffer
-        for (absl::string_view u : update_ops_) absl::StrAppend(&controls, "^", u);
+        std::string controls;  // not streaming: "^u" for each update, in one buffer
+        if (stream_ == nullptr) {
+          size_t total = 0;
+          for (absl::string_view u : update_ops_) total += u.size() + 1;
+          controls.reserve(total);
+          for (absl::string_view u : update_ops_) absl::StrAppend(&controls, "^", u);
+        }
         std::vector<absl::string_view> inputs;
         inputs.reserve(update_ops_.size());
         size_t at = 0;
         for (absl::string_view u : update_ops_) {
-          inputs.emplace_back(controls.data() + at, u.size() + 1);
-          at += u.size() + 1;
+          if (stream_ != nullptr) {
+            inputs.emplace_back(u.data() - 1, u.size() + 1);  // interned as "^u" (KeepUpdateOp)
+          } else {
+            inputs.emplace_back(controls.data() + at, u.size() + 1);
+            at += u.size() + 1;
+          }
         }
         Node(opt_.update_ops, "NoOp", inputs, {});
       }
@@ -1214,25 +1250,10 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
 }  // namespace
 
-static absl::Status CheckForTrainingOps(const GraphView& view) {
-  for (int i = 0; i < view.num_nodes(); ++i) {
-    view.PrefetchFor(i);
-    const NodeDef& n = view.node(i);
-    if (IsTrainingOp(n)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "node '", n.name(), "' (", n.op(),
-          "): the graph already contains training ops (gradients / optimizer); run `tfqat rewrite` "
-          "on the forward graph, before the optimizer is added"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<QuantizeResult> InsertFakeQuantWithView(const GraphView& view, tensorflow::GraphDef* graph,
                                                        const QuantizeOptions& options,
                                                        const std::vector<int>* topological_order) {
   TFQAT_RETURN_IF_ERROR(CheckOptions(options));
-  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(view));  // the view indexes *graph
   // The view indexes *graph, which the rewriter edits in place: it only appends nodes and
   // rewrites input strings of existing nodes, and reads the view's parsed tables, never the
   // edited strings.
@@ -1244,7 +1265,6 @@ absl::StatusOr<QuantizeResult> InsertFakeQuantSerialized(const GraphView& view, 
                                                          SerializedGraph* out,
                                                          const std::vector<int>* topological_order) {
   TFQAT_RETURN_IF_ERROR(CheckOptions(options));
-  TFQAT_RETURN_IF_ERROR(CheckForTrainingOps(view));
   Rewriter rewriter(view, options, nullptr, out, topological_order);
   return rewriter.Run();
 }

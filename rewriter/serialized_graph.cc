@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <memory>
+#include <system_error>
 
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
@@ -55,6 +57,18 @@ const char* SerializedGraph::ChunkBytes(const Chunk& c) const {
   return read_back_.data();
 }
 
+namespace {
+
+// A chunk with every page already mapped (one write per page faults it in).
+std::unique_ptr<char[]> FaultedInChunk(size_t bytes) {
+  std::unique_ptr<char[]> p(new char[bytes]);
+  volatile char* v = p.get();
+  for (size_t i = 0; i < bytes; i += 4096) v[i] = 0;
+  return p;
+}
+
+}  // namespace
+
 char* SerializedGraph::Grow(size_t n) {
   if (chunks_.empty() || chunks_.back().capacity - chunks_.back().used < n) {
     Chunk c;
@@ -62,10 +76,21 @@ char* SerializedGraph::Grow(size_t n) {
     c.capacity = std::max(kChunkBytes, n);
     if (c.capacity == kChunkBytes && spare_ != nullptr) {
       c.data = std::move(spare_);
+    } else if (c.capacity == kChunkBytes && next_chunk_.valid()) {
+      c.data = next_chunk_.get();
     } else {
       c.data.reset(new char[c.capacity]);
     }
     chunks_.push_back(std::move(c));
+    // An output past one chunk is likely to need more: fault the next one in meanwhile (never
+    // when spilling, which reuses the spilled chunk's memory).
+    if (spill_fd_ < 0 && chunks_.size() >= 2 && !next_chunk_.valid()) {
+      try {
+        next_chunk_ = std::async(std::launch::async, FaultedInChunk, kChunkBytes);
+      } catch (const std::system_error&) {
+        // No thread to be had: the writer faults its chunks in itself.
+      }
+    }
   }
   Chunk& c = chunks_.back();
   char* p = c.data.get() + c.used;
@@ -255,19 +280,30 @@ bool SerializedGraph::ParseTo(tensorflow::GraphDef* graph) const {
   return graph->ParseFromZeroCopyStream(&in);
 }
 
-absl::string_view NameStore::Intern(absl::string_view s) {
-  if (s.size() > kChunkBytes) {
-    chunks_.insert(chunks_.begin(), std::make_unique<char[]>(s.size()));  // its own chunk
-    std::memcpy(chunks_.front().get(), s.data(), s.size());
-    return absl::string_view(chunks_.front().get(), s.size());
+absl::string_view NameStore::InternControl(absl::string_view name) {
+  char* p = Reserve(name.size() + 1);
+  p[0] = '^';
+  std::memcpy(p + 1, name.data(), name.size());
+  return absl::string_view(p + 1, name.size());
+}
+
+char* NameStore::Reserve(size_t n) {
+  if (n > kChunkBytes) {
+    chunks_.insert(chunks_.begin(), std::make_unique<char[]>(n));  // its own chunk
+    return chunks_.front().get();
   }
-  if (used_ + s.size() > kChunkBytes) {
+  if (used_ + n > kChunkBytes) {
     chunks_.push_back(std::make_unique<char[]>(kChunkBytes));
     used_ = 0;
   }
   char* p = chunks_.back().get() + used_;
+  used_ += n;
+  return p;
+}
+
+absl::string_view NameStore::Intern(absl::string_view s) {
+  char* p = Reserve(s.size());
   std::memcpy(p, s.data(), s.size());
-  used_ += s.size();
   return absl::string_view(p, s.size());
 }
 
