@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -117,7 +118,17 @@ absl::Status RunRewrite(RewriteArgs& a) {
   a.options.fold_batch_norms = !a.no_fold;
   nlohmann::json timing = nlohmann::json::object();
   const PhaseClock load_clock;
-  TFQAT_ASSIGN_OR_RETURN(tensorflow::GraphDef graph, LoadGraphDef(a.graph));
+  // The input on an arena: a 1M-node graph parses ~1.5x faster there and is freed in
+  // milliseconds instead of seconds (one free per block, not one per string and map node).
+  std::optional<google::protobuf::Arena> arena;
+  tensorflow::GraphDef* graph_ptr = nullptr;
+  {
+    TFQAT_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(a.graph));
+    arena.emplace(GraphArenaOptions(bytes.size()));
+    graph_ptr = google::protobuf::Arena::CreateMessage<tensorflow::GraphDef>(&*arena);
+    TFQAT_RETURN_IF_ERROR(ParseGraphDefInto(bytes, a.graph, graph_ptr));
+  }
+  tensorflow::GraphDef& graph = *graph_ptr;
   timing["load"] = load_clock.Elapsed();
   RewriteResult result;
   if (IsTextGraphPath(a.out)) {

@@ -10,6 +10,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl.h"
 #include "google/protobuf/text_format.h"
 #include "graph/file_util.h"
+#include "graph/status_macros.h"
 
 namespace tfqat {
 namespace {
@@ -64,8 +65,9 @@ class CollectingErrors : public google::protobuf::io::ErrorCollector {
 
 }  // namespace
 
-absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(absl::string_view bytes, const std::string& origin) {
-  tensorflow::GraphDef graph;
+absl::Status ParseGraphDefInto(absl::string_view bytes, const std::string& origin, tensorflow::GraphDef* out) {
+  tensorflow::GraphDef& graph = *out;
+  graph.Clear();
   if (bytes.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": empty file, not a GraphDef"));
   }
@@ -122,6 +124,12 @@ absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(absl::string_view bytes, cons
   if (graph.node_size() == 0 && graph.library().function_size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": GraphDef has no nodes"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(absl::string_view bytes, const std::string& origin) {
+  tensorflow::GraphDef graph;
+  TFQAT_RETURN_IF_ERROR(ParseGraphDefInto(bytes, origin, &graph));
   return graph;
 }
 

@@ -19,6 +19,9 @@ struct SaveGraphOptions {
 // Detects the format from the content (not the extension); accepts files up to 2 GiB.
 // `origin` names the source in errors.
 absl::StatusOr<tensorflow::GraphDef> ParseGraphDef(absl::string_view bytes, const std::string& origin);
+// The same into *graph (cleared first), which may live on a protobuf Arena: a large graph
+// parses faster there and is freed at once (see GraphArenaOptions in rewriter/rewrite.h).
+absl::Status ParseGraphDefInto(absl::string_view bytes, const std::string& origin, tensorflow::GraphDef* graph);
 absl::StatusOr<tensorflow::GraphDef> LoadGraphDef(const std::string& path);
 absl::StatusOr<std::string> SerializeGraphDef(const tensorflow::GraphDef& graph, GraphFormat format);
 // Atomic (temp file + rename).

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_join.h"
 
 namespace tfqat::patterns {
 
@@ -159,18 +158,21 @@ LayerMatch DecodeLayer(const Match& match) {
 }
 
 std::string LayerKind(const GraphView& view, const LayerMatch& l) {
-  std::vector<std::string> parts;
-  auto add = [&](int n) {
-    if (n >= 0) parts.push_back(view.node(n).op());
+  std::string kind;  // the parts joined with '+'
+  auto add = [&](absl::string_view prefix, absl::string_view part) {
+    absl::StrAppend(&kind, kind.empty() ? "" : "+", prefix, part);
   };
-  add(l.weighted);
-  add(l.correction_mult);
-  add(l.bias);
-  if (l.add_fold >= 0) parts.push_back("add_fold");
-  add(l.batch_norm);
-  if (l.residual >= 0) parts.push_back("residual " + view.node(l.residual).op());
-  add(l.activation);
-  return absl::StrJoin(parts, "+");
+  auto add_op = [&](int n) {
+    if (n >= 0) add("", view.node(n).op());
+  };
+  add_op(l.weighted);
+  add_op(l.correction_mult);
+  add_op(l.bias);
+  if (l.add_fold >= 0) add("", "add_fold");
+  add_op(l.batch_norm);
+  if (l.residual >= 0) add("residual ", view.node(l.residual).op());
+  add_op(l.activation);
+  return kind;
 }
 
 absl::StatusOr<MatchSet> FindLayers(const GraphView& view, const MatchOptions& options) {

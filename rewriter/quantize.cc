@@ -512,6 +512,11 @@ class Rewriter {
   // when it is fresh).
   absl::string_view FreeScope(absl::string_view base) {
     CloseScope();
+    if (Fresh(base)) {  // the usual case, without building a name
+      const absl::string_view scope = names_.Intern(base);
+      OpenScope(scope);
+      return scope;
+    }
     std::string s(base);
     for (int k = 0;; s = absl::StrCat(base, "_", ++k)) {
       if (Fresh(s)) {
@@ -1035,6 +1040,7 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
 
   int already = 0;
   absl::flat_hash_set<int> tied_done;
+  result.layers.reserve(layers.size() + uncovered.size() + concats.size());
   for (const LayerMatch& l : layers) {
     SpillPoint();
     LayerReport rep;

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <future>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <system_error>
 
@@ -57,17 +60,57 @@ const char* SerializedGraph::ChunkBytes(const Chunk& c) const {
   return read_back_.data();
 }
 
-namespace {
+// Keeps up to kAhead chunks allocated and faulted in, one at a time, on one helper thread.
+class SerializedGraph::Prefaulter {
+ public:
+  static constexpr size_t kAhead = 2;
+  explicit Prefaulter(size_t chunk_bytes) : chunk_bytes_(chunk_bytes), thread_([this] { Loop(); }) {}
+  ~Prefaulter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // The next faulted-in chunk (waits for it).
+  std::unique_ptr<char[]> Take() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !ready_.empty(); });
+    std::unique_ptr<char[]> c = std::move(ready_.front());
+    ready_.pop_front();
+    lock.unlock();
+    cv_.notify_all();
+    return c;
+  }
 
-// A chunk with every page already mapped (one write per page faults it in).
-std::unique_ptr<char[]> FaultedInChunk(size_t bytes) {
-  std::unique_ptr<char[]> p(new char[bytes]);
-  volatile char* v = p.get();
-  for (size_t i = 0; i < bytes; i += 4096) v[i] = 0;
-  return p;
-}
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || ready_.size() < kAhead; });
+      if (stop_) return;
+      lock.unlock();
+      std::unique_ptr<char[]> c(new char[chunk_bytes_]);
+      volatile char* v = c.get();
+      for (size_t i = 0; i < chunk_bytes_; i += 4096) v[i] = 0;  // one write per page maps it
+      lock.lock();
+      ready_.push_back(std::move(c));
+      cv_.notify_all();
+    }
+  }
+  const size_t chunk_bytes_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<char[]>> ready_;
+  bool stop_ = false;
+  std::thread thread_;  // last: started once the rest is set up
+};
 
-}  // namespace
+SerializedGraph::SerializedGraph() = default;
+SerializedGraph::~SerializedGraph() = default;
+SerializedGraph::SerializedGraph(SerializedGraph&&) noexcept = default;
+SerializedGraph& SerializedGraph::operator=(SerializedGraph&&) noexcept = default;
 
 char* SerializedGraph::Grow(size_t n) {
   if (chunks_.empty() || chunks_.back().capacity - chunks_.back().used < n) {
@@ -76,17 +119,17 @@ char* SerializedGraph::Grow(size_t n) {
     c.capacity = std::max(kChunkBytes, n);
     if (c.capacity == kChunkBytes && spare_ != nullptr) {
       c.data = std::move(spare_);
-    } else if (c.capacity == kChunkBytes && next_chunk_.valid()) {
-      c.data = next_chunk_.get();
+    } else if (c.capacity == kChunkBytes && prefaulter_ != nullptr) {
+      c.data = prefaulter_->Take();
     } else {
       c.data.reset(new char[c.capacity]);
     }
     chunks_.push_back(std::move(c));
-    // An output past one chunk is likely to need more: fault the next one in meanwhile (never
+    // An output past one chunk is likely to need more: fault the next ones in meanwhile (never
     // when spilling, which reuses the spilled chunk's memory).
-    if (spill_fd_ < 0 && chunks_.size() >= 2 && !next_chunk_.valid()) {
+    if (spill_fd_ < 0 && chunks_.size() >= 2 && prefaulter_ == nullptr) {
       try {
-        next_chunk_ = std::async(std::launch::async, FaultedInChunk, kChunkBytes);
+        prefaulter_ = std::make_unique<Prefaulter>(kChunkBytes);
       } catch (const std::system_error&) {
         // No thread to be had: the writer faults its chunks in itself.
       }
@@ -289,11 +332,11 @@ absl::string_view NameStore::InternControl(absl::string_view name) {
 
 char* NameStore::Reserve(size_t n) {
   if (n > kChunkBytes) {
-    chunks_.insert(chunks_.begin(), std::make_unique<char[]>(n));  // its own chunk
+    chunks_.insert(chunks_.begin(), std::unique_ptr<char[]>(new char[n]));  // its own chunk
     return chunks_.front().get();
   }
   if (used_ + n > kChunkBytes) {
-    chunks_.push_back(std::make_unique<char[]>(kChunkBytes));
+    chunks_.push_back(std::unique_ptr<char[]>(new char[kChunkBytes]));  // not zero-filled
     used_ = 0;
   }
   char* p = chunks_.back().get() + used_;

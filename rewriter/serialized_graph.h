@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +18,10 @@ namespace tfqat {
 
 class SerializedGraph {
  public:
+  SerializedGraph();
+  ~SerializedGraph();
+  SerializedGraph(SerializedGraph&&) noexcept;
+  SerializedGraph& operator=(SerializedGraph&&) noexcept;
   // Deterministic: map fields (NodeDef.attr) in key order, as SaveGraphDef writes them, so the
   // same graph always gives the same bytes (off by default: sorting costs a little).
   void set_deterministic(bool on) { deterministic_ = on; }
@@ -85,11 +88,12 @@ class SerializedGraph {
   // A spilled chunk's memory (kChunkBytes), reused by the next chunk: its pages are already
   // mapped (fresh pages cost a fault and zeroing each, ~1/4 of a large rewrite's time).
   std::unique_ptr<char[]> spare_;
-  // In memory (no spill file) and past the first chunk: the next chunk, allocated and its pages
-  // faulted in by a helper thread while this one fills. A fresh page costs a fault and its
-  // zeroing (on a VM, the host backing it too): a third of a 1M-node train rewrite's time when
-  // the writing thread paid it.
-  std::future<std::unique_ptr<char[]>> next_chunk_;
+  // In memory (no spill file) and past the first chunk: the next chunks, allocated and their
+  // pages faulted in by a helper thread while this one fills (serialized_graph.cc). A fresh
+  // page costs a fault and its zeroing (on a VM, the host backing it too): a third of a
+  // 1M-node train rewrite's time when the writing thread paid it.
+  class Prefaulter;
+  std::unique_ptr<Prefaulter> prefaulter_;
   int spill_error_ = 0;
   mutable std::string read_back_;  // a spilled chunk read back
 };
