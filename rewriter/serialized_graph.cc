@@ -1,17 +1,19 @@
 #include "rewriter/serialized_graph.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include <algorithm>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl.h"
@@ -21,21 +23,128 @@ namespace tfqat {
 
 using google::protobuf::io::CodedOutputStream;
 
+namespace {
+
+// Writes bytes [p, p + n) at offset `at` of fd; 0 or the errno of the first failure.
+int WriteAt(int fd, const char* p, size_t n, off_t at) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, at);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    p += w;
+    at += w;
+    n -= static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
+// One helper thread writing queued chunks to the spill file (pwrite: any order), keeping the
+// memory of up to two written chunks for the graph to reuse. It writes through its own
+// descriptor of the file, so the owner may close its own at any time; what is still queued
+// when the writer is destroyed is dropped (FinishSpill is what writes everything).
+class SerializedGraph::SpillWriter {
+ public:
+  static constexpr size_t kMaxQueued = 4;  // the graph waits beyond this (a slow disk)
+  SpillWriter(int fd, size_t reusable_bytes)
+      : fd_(Dup(fd)), reusable_bytes_(reusable_bytes), thread_([this] { Loop(); }) {}
+  ~SpillWriter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      queue_.clear();
+    }
+    cv_.notify_all();
+    thread_.join();
+    ::close(fd_);
+  }
+  void Write(std::unique_ptr<char[]> data, size_t size, size_t capacity, size_t at) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return queue_.size() < kMaxQueued; });
+    queue_.push_back(Job{std::move(data), size, capacity, at});
+    cv_.notify_all();
+  }
+  // A written chunk's memory (reusable_bytes of it), or null.
+  std::unique_ptr<char[]> TakeFree() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return nullptr;
+    std::unique_ptr<char[]> c = std::move(free_.back());
+    free_.pop_back();
+    return c;
+  }
+  // Waits until everything queued is written; the first write error (errno), or 0.
+  int Drain() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
+    return error_;
+  }
+
+ private:
+  struct Job {
+    std::unique_ptr<char[]> data;
+    size_t size;
+    size_t capacity;
+    size_t at;
+  };
+  static int Dup(int fd) {
+    const int d = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (d < 0) throw std::system_error(errno, std::generic_category(), "dup of the spill file");
+    return d;
+  }
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      Job j = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+      const bool failed = error_ != 0;
+      lock.unlock();
+      const int err = failed ? 0 : WriteAt(fd_, j.data.get(), j.size, static_cast<off_t>(j.at));
+#ifdef SYNC_FILE_RANGE_WRITE
+      // Start the chunk's way to disk now (asynchronously), so that a final fsync by the owner
+      // waits for the last chunks only. Advice: failures change nothing.
+      if (err == 0 && !failed) ::sync_file_range(fd_, static_cast<off_t>(j.at), static_cast<off_t>(j.size), SYNC_FILE_RANGE_WRITE);
+#endif
+      lock.lock();
+      if (err != 0 && error_ == 0) error_ = err;
+      if (j.capacity == reusable_bytes_ && free_.size() < 2) free_.push_back(std::move(j.data));
+      busy_ = false;
+      cv_.notify_all();
+    }
+  }
+  const int fd_;
+  const size_t reusable_bytes_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  std::vector<std::unique_ptr<char[]>> free_;
+  bool busy_ = false;
+  bool stop_ = false;
+  int error_ = 0;
+  std::thread thread_;  // last: started once the rest is set up
+};
+
+void SerializedGraph::SpillTo(int fd) {
+  spill_fd_ = fd;
+  try {
+    spill_writer_ = std::make_unique<SpillWriter>(fd, kChunkBytes);
+  } catch (const std::system_error&) {
+    spill_writer_.reset();  // no thread to be had: chunks are written in place
+  }
+}
+
 void SerializedGraph::Spill(Chunk* c) {
   if (c->data == nullptr) return;
-  const char* p = c->data.get();
-  size_t left = c->used;
-  off_t at = static_cast<off_t>(c->start);
-  while (left > 0 && spill_error_ == 0) {
-    const ssize_t n = ::pwrite(spill_fd_, p, left, at);
-    if (n < 0) {
-      if (errno != EINTR) spill_error_ = errno;
-      continue;
-    }
-    p += n;
-    at += n;
-    left -= static_cast<size_t>(n);
+  if (spill_writer_ != nullptr) {
+    spill_writer_->Write(std::move(c->data), c->used, c->capacity, c->start);
+    return;
   }
+  if (spill_error_ == 0) spill_error_ = WriteAt(spill_fd_, c->data.get(), c->used, static_cast<off_t>(c->start));
   if (c->capacity == kChunkBytes && spare_ == nullptr) spare_ = std::move(c->data);
   c->data.reset();
 }
@@ -43,12 +152,14 @@ void SerializedGraph::Spill(Chunk* c) {
 int SerializedGraph::FinishSpill() {
   if (spill_fd_ >= 0) {
     for (Chunk& c : chunks_) Spill(&c);
+    if (spill_writer_ != nullptr && spill_error_ == 0) spill_error_ = spill_writer_->Drain();
   }
   return spill_error_;
 }
 
 const char* SerializedGraph::ChunkBytes(const Chunk& c) const {
   if (c.data != nullptr) return c.data.get();
+  if (spill_writer_ != nullptr && spill_writer_->Drain() != 0) return nullptr;  // on file once written
   read_back_.resize(c.used);
   size_t got = 0;
   while (got < c.used) {
@@ -117,7 +228,11 @@ char* SerializedGraph::Grow(size_t n) {
     Chunk c;
     c.start = size_;
     c.capacity = std::max(kChunkBytes, n);
-    if (c.capacity == kChunkBytes && spare_ != nullptr) {
+    std::unique_ptr<char[]> written;  // a spilled chunk's memory, already mapped
+    if (c.capacity == kChunkBytes && spill_writer_ != nullptr) written = spill_writer_->TakeFree();
+    if (written != nullptr) {
+      c.data = std::move(written);
+    } else if (c.capacity == kChunkBytes && spare_ != nullptr) {
       c.data = std::move(spare_);
     } else if (c.capacity == kChunkBytes && prefaulter_ != nullptr) {
       c.data = prefaulter_->Take();

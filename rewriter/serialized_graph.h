@@ -48,7 +48,9 @@ class SerializedGraph {
   // where it holds none); FinishSpill writes the rest. The bytes then live in the file (read
   // back only for AnyNodeName); pieces(), ToString() and ParseTo() see only what is still in
   // memory. `fd` must be open for reading and writing. Without a file these do nothing.
-  void SpillTo(int fd) { spill_fd_ = fd; }
+  // The writes happen on a helper thread (at most a few chunks queued), so that the writer
+  // does not wait on them; FinishSpill waits for all of them.
+  void SpillTo(int fd);
   void SpillFullChunks() {
     if (spill_fd_ < 0) return;
     for (; spilled_ + 1 < chunks_.size(); ++spilled_) Spill(&chunks_[spilled_]);
@@ -94,6 +96,9 @@ class SerializedGraph {
   // 1M-node train rewrite's time when the writing thread paid it.
   class Prefaulter;
   std::unique_ptr<Prefaulter> prefaulter_;
+  // Spilling: writes full chunks on a helper thread and hands their memory back for reuse.
+  class SpillWriter;
+  std::unique_ptr<SpillWriter> spill_writer_;
   int spill_error_ = 0;
   mutable std::string read_back_;  // a spilled chunk read back
 };

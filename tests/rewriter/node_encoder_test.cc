@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -279,6 +282,38 @@ TEST(NodeEncoderTest, SpilledChunksAreReadBackForNameScans) {
   }));
   ASSERT_EQ(s.FinishSpill(), 0);
   std::fclose(f);
+}
+
+// Spilled chunks are written on a helper thread: a failing write is reported by FinishSpill,
+// and the owner may close its descriptor while chunks are still queued (the writer has its own).
+TEST(NodeEncoderTest, SpillErrorsAndEarlyClose) {
+  tensorflow::NodeDef n;
+  n.set_op("NoOp");
+  auto fill = [&](SerializedGraph* s) {
+    for (int i = 0; i < 40000; ++i) {  // ~40 MB: three chunks
+      n.set_name(absl::StrCat("node_", i, "/", std::string(1000, 'x')));
+      s->AppendNode(n);
+    }
+    s->SpillFullChunks();
+  };
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  {
+    SerializedGraph s;
+    s.SpillTo(fds[1]);  // pwrite on a pipe fails (ESPIPE)
+    fill(&s);
+    EXPECT_EQ(s.FinishSpill(), ESPIPE);
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+  FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    SerializedGraph s;
+    s.SpillTo(fileno(f));
+    fill(&s);
+    std::fclose(f);  // as `tfqat rewrite` does on a failed rewrite; s is destroyed afterwards
+  }
 }
 
 }  // namespace
