@@ -242,7 +242,9 @@ char* SerializedGraph::Grow(size_t n) {
     chunks_.push_back(std::move(c));
     // An output past one chunk is likely to need more: fault the next ones in meanwhile (never
     // when spilling, which reuses the spilled chunk's memory).
-    if (spill_fd_ < 0 && chunks_.size() >= 2 && prefaulter_ == nullptr) {
+    // (With one CPU the helper would only take turns with this thread.)
+    static const bool several_cpus = std::thread::hardware_concurrency() != 1;
+    if (several_cpus && spill_fd_ < 0 && chunks_.size() >= 2 && prefaulter_ == nullptr) {
       try {
         prefaulter_ = std::make_unique<Prefaulter>(kChunkBytes);
       } catch (const std::system_error&) {
