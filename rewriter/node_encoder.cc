@@ -5,37 +5,26 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "google/protobuf/io/coded_stream.h"
+#include "rewriter/wire_format.h"
 
 namespace tfqat {
 
 namespace {
 
-using google::protobuf::io::CodedOutputStream;
+using wire::kLen;
+using wire::kVarint;
+using wire::LenField;
+using wire::PutBytes;
+using wire::PutLenHeader;
+using wire::PutVarint;
+using wire::Tag;
+using wire::VarintField;
+using wire::VarintSize;
 
 // Field numbers: NodeDef (name 1, op 2, input 3, attr 5), map entry (key 1, value 2),
 // AttrValue (s 2, i 3, b 5, type 6, shape 7, tensor 8), TensorShapeProto (dim 2),
 // TensorShapeProto.Dim (size 1), TensorProto (dtype 1, tensor_shape 2, tensor_content 4,
 // float_val 5, int_val 7).
-constexpr uint8_t kLen = 2, kVarint = 0;
-constexpr uint8_t Tag(uint32_t field, uint8_t wire) { return static_cast<uint8_t>(field << 3 | wire); }
-
-size_t VarintSize(uint64_t v) { return CodedOutputStream::VarintSize64(v); }
-// A length-delimited field with a one-byte tag.
-size_t LenField(size_t len) { return 1 + VarintSize(len) + len; }
-// A varint field with a one-byte tag (negative int32/int64/enum values take 10 bytes).
-size_t VarintField(int64_t v) { return 1 + VarintSize(static_cast<uint64_t>(v)); }
-
-uint8_t* PutVarint(uint64_t v, uint8_t* p) { return CodedOutputStream::WriteVarint64ToArray(v, p); }
-uint8_t* PutLenHeader(uint8_t tag, size_t len, uint8_t* p) {
-  *p++ = tag;
-  return PutVarint(len, p);
-}
-uint8_t* PutBytes(uint8_t tag, absl::string_view s, uint8_t* p) {
-  p = PutLenHeader(tag, s.size(), p);
-  std::memcpy(p, s.data(), s.size());
-  return p + s.size();
-}
 
 // TensorShapeProto body: one Dim message per dim (size omitted when 0).
 size_t ShapeBodySize(absl::Span<const int64_t> dims) {

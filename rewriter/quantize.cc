@@ -150,11 +150,6 @@ void ForEachScopePrefix(absl::string_view name, Fn fn) {
   }
 }
 
-// Whether `name` lies under scope `s` ("s/..."), or is s itself when `or_equal`.
-bool Under(absl::string_view name, absl::string_view s) {
-  return name.size() > s.size() && name[s.size()] == '/' && absl::StartsWith(name, s);
-}
-
 // A node name joined from up to three pieces without a heap allocation (up to 240 bytes),
 // for names passed straight to the emitting functions (never kept: the temporary dies at
 // the end of the call's full expression).
@@ -247,7 +242,7 @@ class Rewriter {
       if (used) return;
       auto f = fresh_.find(p);
       if (f == fresh_.end()) return;
-      used = AnyEmittedName(f->second, [&](absl::string_view n) { return n == s || Under(n, s); });
+      used = AnyEmittedName(f->second, [&](absl::string_view n) { return n == s || UnderScope(n, s); });
     });
     return !used;
   }
@@ -284,7 +279,7 @@ class Rewriter {
   // stream).
   absl::string_view Node(absl::string_view base, absl::string_view op, absl::Span<const absl::string_view> inputs,
                          absl::Span<const AttrEntry> attrs) {
-    const bool in_open = !open_.empty() && Under(base, open_);
+    const bool in_open = !open_.empty() && UnderScope(base, open_);
     absl::string_view name = base;
     if (in_open ? OpenTaken(base) : Taken(base)) {
       for (int k = 1;; ++k) {
@@ -332,11 +327,13 @@ class Rewriter {
       EditedInputs(i)[slot] = value;
     }
   }
+  // `value` must stay valid while the rewriter lives (streaming keeps the view), as
+  // SetOriginalInput's.
   void AddOriginalInput(int i, absl::string_view value) {
     if (stream_ == nullptr) {
       out_->mutable_node(i)->add_input(value.data(), value.size());
     } else {
-      EditedInputs(i).push_back(names_.Intern(value));
+      EditedInputs(i).push_back(value);
     }
   }
   // Streaming, at the end: the input's nodes with their edits and rewired inputs, then the
@@ -512,13 +509,9 @@ class Rewriter {
   // when it is fresh).
   absl::string_view FreeScope(absl::string_view base) {
     CloseScope();
-    if (Fresh(base)) {  // the usual case, without building a name
-      const absl::string_view scope = names_.Intern(base);
-      OpenScope(scope);
-      return scope;
-    }
-    std::string s(base);
-    for (int k = 0;; s = absl::StrCat(base, "_", ++k)) {
+    std::string buf;  // "<base>_<k>" (the usual first candidate, base itself, is not copied)
+    absl::string_view s = base;
+    for (int k = 0;; buf = absl::StrCat(base, "_", ++k), s = buf) {
       if (Fresh(s)) {
         const absl::string_view scope = names_.Intern(s);
         OpenScope(scope);
@@ -628,8 +621,7 @@ class Rewriter {
     const absl::string_view n =
         Node(Cat(scope, "/", op), op, {x, v.min_read, v.max_read},
              {AttrEntry::Int("num_bits", bits), AttrEntry::Bool("narrow_range", narrow)});
-    ++fake_quants_;
-    if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kFakeQuant, n);
+    CountFakeQuant();
     Reported(rep, n);
     return n;
   }
@@ -696,6 +688,10 @@ class Rewriter {
     update_ops_.push_back(KeepUpdateOp(n));
     if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kUpdateOp, n);
   }
+  void CountFakeQuant() {
+    ++fake_quants_;
+    if (recorder_ != nullptr) recorder_->AddEffect(SiteEffect::Kind::kFakeQuant, {});
+  }
   // A quantization site of kind `key` under the fresh scope just opened, quantizing `x`:
   // emit() emits it node by node (and returns its output); when streaming, the first site of
   // a kind is recorded and later ones replayed from the record, with the same bytes and the
@@ -723,16 +719,16 @@ class Rewriter {
     t.Replay(scope, x, stream_, &replay_names_);
     open_names_.insert(open_names_.end(), replay_names_.begin(), replay_names_.end());
     nodes_added_ += t.num_nodes();
-    for (const SiteEffect& e : t.effects()) {
+    for (const SiteEffect& e : t.effects()) {  // (no recorder while replaying)
       switch (e.kind) {
         case SiteEffect::Kind::kReported:
-          rep->inserted.emplace_back(replay_names_[e.node]);
+          Reported(rep, replay_names_[e.node]);
           break;
         case SiteEffect::Kind::kUpdateOp:
-          update_ops_.push_back(KeepUpdateOp(replay_names_[e.node]));
+          AddUpdateOp(replay_names_[e.node]);
           break;
         case SiteEffect::Kind::kFakeQuant:
-          ++fake_quants_;
+          CountFakeQuant();
           break;
       }
     }
@@ -753,10 +749,11 @@ class Rewriter {
   absl::string_view Keep(absl::string_view emitted) {
     return stream_ != nullptr ? names_.Intern(emitted) : emitted;
   }
-  // An update op's name, kept like Keep; streaming, stored as the control input "^name" (the
-  // view is of the name: the update group's inputs are then views, not copies).
-  absl::string_view KeepUpdateOp(absl::string_view emitted) {
-    return stream_ != nullptr ? names_.InternControl(emitted) : emitted;
+  // An update op's name, kept like Keep but stored as the control input "^name" (the view is
+  // of the name; ControlInput gives the whole): the update group's inputs are views, not copies.
+  absl::string_view KeepUpdateOp(absl::string_view emitted) { return names_.InternControl(emitted); }
+  static absl::string_view ControlInput(absl::string_view update_op) {
+    return absl::string_view(update_op.data() - 1, update_op.size() + 1);
   }
   // "node" or "node:port", a view that stays valid (interned when it is not a node's name).
   absl::string_view TensorNameView(int node, int port) {
@@ -784,7 +781,7 @@ class Rewriter {
   std::vector<bool> edited_node_;   // streaming: input nodes with an entry in edited_
   std::vector<bool> rewired_node_;  // input nodes with an entry in rewire_
   absl::flat_hash_set<absl::string_view> used_scopes_;  // scopes given out, but not fresh_ ones
-  std::vector<absl::string_view> update_ops_;  // streaming: each preceded by a '^' (KeepUpdateOp)
+  std::vector<absl::string_view> update_ops_;  // each preceded by a '^' (KeepUpdateOp)
   std::string global_step_read_;
   int nodes_added_ = 0;
   int fake_quants_ = 0;
@@ -1213,31 +1210,11 @@ absl::StatusOr<QuantizeResult> Rewriter::Run() {
           return absl::InvalidArgumentError(absl::StrCat("node '", opt_.update_ops, "' (", view_.node(*idx).op(),
                                                          "): the update group must be a NoOp"));
         }
-        if (stream_ != nullptr) {
-          std::vector<absl::string_view>& in = EditedInputs(*idx);
-          for (absl::string_view u : update_ops_) in.emplace_back(u.data() - 1, u.size() + 1);  // "^u"
-        } else {
-          for (absl::string_view u : update_ops_) AddOriginalInput(*idx, absl::StrCat("^", u));
-        }
+        for (absl::string_view u : update_ops_) AddOriginalInput(*idx, ControlInput(u));
       } else {
-        std::string controls;  // not streaming: "^u" for each update, in one buffer
-        if (stream_ == nullptr) {
-          size_t total = 0;
-          for (absl::string_view u : update_ops_) total += u.size() + 1;
-          controls.reserve(total);
-          for (absl::string_view u : update_ops_) absl::StrAppend(&controls, "^", u);
-        }
         std::vector<absl::string_view> inputs;
         inputs.reserve(update_ops_.size());
-        size_t at = 0;
-        for (absl::string_view u : update_ops_) {
-          if (stream_ != nullptr) {
-            inputs.emplace_back(u.data() - 1, u.size() + 1);  // interned as "^u" (KeepUpdateOp)
-          } else {
-            inputs.emplace_back(controls.data() + at, u.size() + 1);
-            at += u.size() + 1;
-          }
-        }
+        for (absl::string_view u : update_ops_) inputs.push_back(ControlInput(u));
         Node(opt_.update_ops, "NoOp", inputs, {});
       }
     }

@@ -3,31 +3,18 @@
 #include <cstring>
 #include <utility>
 
-#include "google/protobuf/io/coded_stream.h"
+#include "rewriter/wire_format.h"
 
 namespace tfqat {
 
 namespace {
 
-using google::protobuf::io::CodedOutputStream;
+using wire::LenField;
+using wire::PutLenHeader;
 
 // NodeDef fields: name 1, op 2, input 3 (length-delimited); GraphDef.node 1.
-constexpr uint8_t kNameTag = 0x0A, kOpTag = 0x12, kInputTag = 0x1A, kNodeTag = 0x0A;
-
-size_t VarintSize(size_t v) { return CodedOutputStream::VarintSize64(v); }
-size_t LenField(size_t len) { return 1 + VarintSize(len) + len; }
-uint8_t* PutLenHeader(uint8_t tag, size_t len, uint8_t* p) {
-  *p++ = tag;
-  return CodedOutputStream::WriteVarint64ToArray(len, p);
-}
-uint8_t* Put(absl::string_view s, uint8_t* p) {
-  std::memcpy(p, s.data(), s.size());
-  return p + s.size();
-}
-
-bool UnderScope(absl::string_view name, absl::string_view scope) {
-  return name.size() > scope.size() && name[scope.size()] == '/' && name.substr(0, scope.size()) == scope;
-}
+constexpr uint8_t kNameTag = wire::Tag(1, wire::kLen), kOpTag = wire::Tag(2, wire::kLen),
+                  kInputTag = wire::Tag(3, wire::kLen), kNodeTag = wire::Tag(1, wire::kLen);
 
 }  // namespace
 
@@ -62,23 +49,23 @@ void SiteTemplate::Replay(absl::string_view scope, absl::string_view input, Seri
     const size_t name_size = scope.size() + n.suffix.size();
     p = PutLenHeader(kNameTag, name_size, p);
     names->emplace_back(reinterpret_cast<const char*>(p), name_size);
-    p = Put(n.suffix, Put(scope, p));
-    p = Put(n.op_field, p);
+    p = wire::PutRaw(n.suffix, wire::PutRaw(scope, p));
+    p = wire::PutRaw(n.op_field, p);
     for (const Ref& r : n.inputs) {
       p = PutLenHeader(kInputTag, ref_size(r), p);
       switch (r.kind) {
         case Ref::Kind::kUnderScope:
-          p = Put(r.text, Put(scope, p));
+          p = wire::PutRaw(r.text, wire::PutRaw(scope, p));
           break;
         case Ref::Kind::kInput:
-          p = Put(input, p);
+          p = wire::PutRaw(input, p);
           break;
         case Ref::Kind::kLiteral:
-          p = Put(r.text, p);
+          p = wire::PutRaw(r.text, p);
           break;
       }
     }
-    p = Put(n.attr_fields, p);
+    p = wire::PutRaw(n.attr_fields, p);
   }
 }
 

@@ -19,6 +19,11 @@
 
 namespace tfqat {
 
+// Whether `name` lies under scope `scope` ("<scope>/...").
+inline bool UnderScope(absl::string_view name, absl::string_view scope) {
+  return name.size() > scope.size() && name[scope.size()] == '/' && name.substr(0, scope.size()) == scope;
+}
+
 // What a site did besides emitting nodes, in order: a node named in the layer's report, a node
 // added to the update ops, a FakeQuant counted.
 struct SiteEffect {
