@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/arena.h"
 #include "graph/attrs.h"
 #include "graph/graph_builder.h"
 #include "graph/graph_io.h"
@@ -626,6 +627,23 @@ TEST(GraphIoTest, BadInputsGiveSpecificErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument, "u8.pbtxt: text GraphDef holds a string field"));
   EXPECT_THAT(LoadGraphDef("/nonexistent/dir/g.pb").status(), StatusIs(absl::StatusCode::kNotFound, "cannot open"));
   EXPECT_THAT(LoadGraphDef(::testing::TempDir()).status(), StatusIs(absl::StatusCode::kInvalidArgument, "is a directory"));
+}
+
+// ParseGraphDefInto (what `tfqat rewrite` parses onto an arena): the same graph as
+// ParseGraphDef, the same errors, and the target cleared first.
+TEST(GraphIoTest, ParseIntoAnArenaGraph) {
+  const std::string bin = *SerializeGraphDef(SmallGraph(), GraphFormat::kBinary);
+  google::protobuf::Arena arena;
+  auto* g = google::protobuf::Arena::CreateMessage<tensorflow::GraphDef>(&arena);
+  ASSERT_TRUE(ParseGraphDefInto(bin, "a.pb", g).ok());
+  EXPECT_EQ(*SerializeGraphDef(*g, GraphFormat::kBinary), bin);
+  ASSERT_TRUE(ParseGraphDefInto(bin, "a.pb", g).ok());  // parsed again: not appended
+  EXPECT_EQ(g->node_size(), SmallGraph().node_size());
+  EXPECT_THAT(ParseGraphDefInto(bin.substr(0, bin.size() / 2), "t.pb", g),
+              StatusIs(absl::StatusCode::kInvalidArgument, "t.pb: not a valid binary GraphDef"));
+  EXPECT_THAT(ParseGraphDefInto("", "e.pb", g), StatusIs(absl::StatusCode::kInvalidArgument, "e.pb: empty file"));
+  EXPECT_THAT(ParseGraphDefInto("node { op: \"Const\" }", "n.pbtxt", g),
+              StatusIs(absl::StatusCode::kInvalidArgument, "node #0 has no name"));
 }
 
 // Protobuf's default limit is 64 MiB; TensorFlow graphs are often larger.

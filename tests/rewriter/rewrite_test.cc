@@ -124,6 +124,15 @@ TEST(RewriteCliTest, RewriteTwiceAndErrors) {
   EXPECT_EQ(RunCli(absl::StrCat("rewrite ", in, " -o ", out, " --activation-bits 17"), &err), 2);
   EXPECT_EQ(RunCli(absl::StrCat("rewrite ", (dir / "missing.pb").string(), " -o ", out), &err), 2);
   EXPECT_THAT(err, HasSubstr("tfqat rewrite: error"));
+  // A truncated input (parsed onto the arena): a clear error, and no output left behind.
+  {
+    const std::string bytes = *SerializeGraphDef(Net(), GraphFormat::kBinary);
+    const std::string bad = (dir / "truncated.pb").string(), bad_out = (dir / "never.pb").string();
+    std::ofstream(bad, std::ios::binary) << bytes.substr(0, bytes.size() - 9);
+    EXPECT_EQ(RunCli(absl::StrCat("rewrite ", bad, " -o ", bad_out), &err), 2);
+    EXPECT_THAT(err, HasSubstr("not a valid binary GraphDef"));
+    EXPECT_FALSE(std::filesystem::exists(bad_out));
+  }
 }
 
 }  // namespace
